@@ -1,0 +1,44 @@
+"""storage-core: one small synchronous API for agent state, with pluggable backends."""
+
+from storage_core.config import StorageConfig, load_config
+from storage_core.consistency import Consistency
+from storage_core.errors import (
+    AuthenticationFailed,
+    BackendNotFound,
+    ConfigError,
+    ConnectionFailed,
+    ConsistencyError,
+    InvalidKey,
+    KeyNotFound,
+    PluginError,
+    SerializationError,
+    StorageError,
+    VersionConflict,
+)
+from storage_core.factory import open_storage
+from storage_core.hookspecs import hookimpl
+from storage_core.registry import BackendInfo, available_backends
+from storage_core.storage import Entry, Storage
+
+__all__ = [
+    "AuthenticationFailed",
+    "BackendInfo",
+    "BackendNotFound",
+    "ConfigError",
+    "ConnectionFailed",
+    "Consistency",
+    "ConsistencyError",
+    "Entry",
+    "InvalidKey",
+    "KeyNotFound",
+    "PluginError",
+    "SerializationError",
+    "Storage",
+    "StorageConfig",
+    "StorageError",
+    "VersionConflict",
+    "available_backends",
+    "hookimpl",
+    "load_config",
+    "open_storage",
+]

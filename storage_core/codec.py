@@ -1,0 +1,93 @@
+"""JSON encoding that refuses, before any I/O, every value it could not store exactly.
+
+orjson alone turns NaN into ``null``, a tuple into a list and a UUID into a string: each
+is a silent change of data. We let orjson find what it rejects itself (non-str keys,
+ints beyond 64 bits, cycles, unknown objects) and walk the value once for the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from storage_core.errors import SerializationError
+
+__all__ = ["decode", "encode"]
+
+# Passthrough makes orjson hand these to ``default`` (which refuses) instead of
+# converting them to something that reads back as a different type.
+_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_LEAVES = frozenset({str, bool, int, type(None)})
+
+
+def _refuse(obj: object) -> Any:
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def encode(value: object) -> bytes:
+    """Return the JSON bytes of *value*.
+
+    Raises:
+        SerializationError: the value is not exactly representable as JSON.
+    """
+    try:
+        data = orjson.dumps(value, default=_refuse, option=_OPTIONS)
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
+    if not _is_exact(value):
+        raise SerializationError(f"value cannot be stored as JSON exactly: {_describe_inexact(value)}")
+    return data
+
+
+def decode(data: bytes, key: str) -> Any:
+    """Parse stored bytes; a corrupt or foreign value names its key."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise SerializationError(
+            f"the value stored at key {key!r} is not valid JSON ({exc}); "
+            "it was not written through storage-core: overwrite or delete it"
+        ) from None
+
+
+def _is_exact(value: object) -> bool:
+    """True when JSON reads *value* back unchanged; the hot path, so no bookkeeping.
+
+    Only called after orjson succeeded, so the value is acyclic and of bounded depth.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if kind is float:
+            if not math.isfinite(item):  # type: ignore[arg-type]
+                return False
+        elif kind is dict:
+            stack.extend(item.values())  # type: ignore[attr-defined]
+        elif kind is list:
+            stack.extend(item)  # type: ignore[arg-type]
+        else:
+            return False
+    return True
+
+
+def _describe_inexact(value: object) -> str:
+    """Name the first part that would not read back the same (the slow, failing path)."""
+    stack: list[tuple[Any, str]] = [(value, "$")]
+    while stack:
+        item, path = stack.pop()
+        kind = type(item)
+        if kind is float and not math.isfinite(item):
+            return f"{path} is {item!r}, which JSON cannot represent"
+        if kind is dict:
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif kind is list:
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+        elif kind not in _LEAVES and kind is not float:
+            hint = "; use a list" if kind is tuple else ""
+            return f"{path} is a {kind.__name__}, which would read back as a different type{hint}"
+    raise AssertionError("unreachable: _is_exact found a problem")  # pragma: no cover

@@ -1,0 +1,160 @@
+"""Loads ``agent.yaml``: safe YAML, ``${VAR}`` from the environment, strict validation.
+
+Only the ``storage`` section is ours; the rest of the file belongs to the agent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from storage_core.consistency import Consistency
+from storage_core.errors import ConfigError
+from storage_core.registry import INSTALL_HINTS, get_registry
+
+__all__ = ["DEFAULT_CONFIG_FILE", "StorageConfig", "expand_env", "load_config"]
+
+DEFAULT_CONFIG_FILE = "agent.yaml"
+_CORE_FIELDS = ("backend", "consistency", "namespace")
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_MAX_NAMESPACE = 256
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """The validated ``storage`` section; ``source`` names where it came from."""
+
+    backend: str = "local"
+    consistency: Consistency = Consistency.STRONG
+    namespace: str = ""
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    source: str = "<defaults>"
+
+    def options_for(self, backend: str) -> Mapping[str, Any]:
+        """The options section of *backend* (empty when the file has none)."""
+        return self.sections.get(backend, MappingProxyType({}))
+
+
+def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> StorageConfig:
+    """Read and validate a config.
+
+    *source* is a path to a YAML file, a mapping shaped like the file (or like its
+    ``storage`` section), or None: ``./agent.yaml`` if present, else the embedded default.
+
+    Raises:
+        ConfigError: naming the file, the field and what was expected.
+    """
+    if source is None:
+        if not Path(DEFAULT_CONFIG_FILE).is_file():
+            return StorageConfig()
+        source = DEFAULT_CONFIG_FILE
+    if isinstance(source, Mapping):
+        document: Any = source
+        origin = "<mapping>"
+        if "storage" not in source:
+            document = {"storage": source}
+    else:
+        origin = os.fspath(source)
+        document = _read_yaml(Path(origin))
+    try:
+        return _validate(document, origin)
+    except ConfigError as exc:
+        raise exc.with_source(origin) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "config file not found; pass an existing file with -c/--config, or omit it to use the embedded default",
+            source=str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the config file: {exc}", source=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{line}not valid YAML for a config ({problem}); only plain YAML is accepted, no Python tags",
+            source=str(path),
+        ) from None
+
+
+def _validate(document: Any, origin: str) -> StorageConfig:
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"expected a mapping with a 'storage' section, got {type(document).__name__}")
+    section = document.get("storage")
+    if section is None:
+        raise ConfigError("no 'storage' section; add one (see config/agent.example.yaml)", field="storage")
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"expected a mapping, got {type(section).__name__}", field="storage")
+    section = expand_env(section, "storage")
+
+    backend = section.get("backend", "local")
+    if not isinstance(backend, str) or not backend:
+        raise ConfigError(
+            f"expected a backend name such as 'local' or 'redis', got {backend!r}", field="storage.backend"
+        )
+    try:
+        consistency = Consistency.parse(section.get("consistency", Consistency.STRONG))
+    except ValueError:
+        raise ConfigError(
+            f"expected 'strong' or 'eventual', got {section.get('consistency')!r}", field="storage.consistency"
+        ) from None
+    namespace = section.get("namespace") or ""
+    if not isinstance(namespace, str) or len(namespace) > _MAX_NAMESPACE:
+        raise ConfigError(f"expected a string of at most {_MAX_NAMESPACE} characters", field="storage.namespace")
+
+    known = set(get_registry().backends) | set(INSTALL_HINTS) | {backend}
+    sections: dict[str, Mapping[str, Any]] = {}
+    for name, options in section.items():
+        if name in _CORE_FIELDS:
+            continue
+        if name not in known:
+            expected = ", ".join([*_CORE_FIELDS, *sorted(known)])
+            raise ConfigError(f"unknown field {name!r}; expected one of: {expected}", field="storage")
+        if options is not None and not isinstance(options, Mapping):
+            raise ConfigError(
+                f"expected a mapping of {name} options, got {type(options).__name__}", field=f"storage.{name}"
+            )
+        sections[name] = MappingProxyType(dict(options or {}))
+    return StorageConfig(backend, consistency, namespace, MappingProxyType(sections), origin)
+
+
+def expand_env(value: Any, where: str) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string (``$$`` is a literal ``$``).
+
+    Expanded after parsing, so an environment value is never read as YAML.
+    """
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: _lookup(m, where), value)
+    if isinstance(value, Mapping):
+        return {k: expand_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _lookup(match: re.Match[str], where: str) -> str:
+    if match.group(0) == "$$":
+        return "$"
+    name, default = match.group(1), match.group(2)
+    found = os.environ.get(name)
+    if found is not None and (found or default is None):
+        return found
+    if default is not None:
+        return default
+    raise ConfigError(
+        f"the environment variable {name} is not set; export it or write ${{{name}:-default}}", field=where
+    )

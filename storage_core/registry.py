@@ -1,0 +1,181 @@
+"""Finds backends through the ``storage_core`` entry points, lazily and once.
+
+Bundled backends are plugins like any other: nothing here names one, except to tell a
+user which package to install for a backend that is known but missing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from types import MappingProxyType, ModuleType
+
+import pluggy
+
+from storage_core import hookspecs
+from storage_core.errors import BackendNotFound, PluginError
+from storage_core.storage import Storage
+
+__all__ = ["DISABLE_PLUGINS_ENV", "BackendInfo", "Registry", "available_backends", "get_registry"]
+
+DISABLE_PLUGINS_ENV = "STORAGE_CORE_DISABLE_PLUGINS"
+"""Set to 1 to load only the backends this project ships (a kill switch for third parties)."""
+
+FIRST_PARTY = frozenset({"storage-core", "storage-redis"})
+
+# Backends we know of that live in other distributions: how to get them, and their schemes.
+INSTALL_HINTS: Mapping[str, str] = MappingProxyType({"redis": "pip install 'storage-core[redis]'"})
+_KNOWN_SCHEMES: Mapping[str, str] = MappingProxyType(
+    dict.fromkeys(("redis", "rediss", "unix", "redis+sentinel", "redis+cluster"), "redis")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendInfo:
+    """What the registry knows of one installed backend."""
+
+    name: str
+    cls: type[Storage]
+    distribution: str
+    version: str
+    url_schemes: tuple[str, ...]
+
+
+def _canonical(dist_name: str) -> str:
+    return dist_name.lower().replace("_", "-").replace(".", "-")
+
+
+class Registry:
+    """Backends by name and by URL scheme; a read-only view once loaded."""
+
+    def __init__(self, entry_points: list[metadata.EntryPoint] | None = None) -> None:
+        self._entry_points = entry_points
+        self._lock = threading.Lock()
+        self._backends: Mapping[str, BackendInfo] | None = None
+
+    @property
+    def backends(self) -> Mapping[str, BackendInfo]:
+        """Every installed backend by name (loads the plugins on first use)."""
+        if self._backends is None:
+            with self._lock:
+                if self._backends is None:
+                    self._backends = MappingProxyType(self._load())
+        return self._backends
+
+    def get(self, name: str) -> BackendInfo:
+        """The backend called *name*.
+
+        Raises:
+            BackendNotFound: listing what is installed, and how to install a known one.
+        """
+        try:
+            return self.backends[name]
+        except KeyError:
+            pass
+        installed = ", ".join(sorted(self.backends)) or "none"
+        hint = INSTALL_HINTS.get(name)
+        todo = f"install it with: {hint}" if hint else "check the spelling, or install the plugin that provides it"
+        raise BackendNotFound(f"no storage backend named {name!r} is installed ({todo}); installed: {installed}")
+
+    def for_scheme(self, scheme: str) -> BackendInfo:
+        """The backend that declares URL *scheme*."""
+        for info in self.backends.values():
+            if scheme in info.url_schemes:
+                return info
+        known = sorted(s for info in self.backends.values() for s in info.url_schemes)
+        hint = INSTALL_HINTS.get(_KNOWN_SCHEMES.get(scheme, ""))
+        todo = f"install it with: {hint}" if hint else "use one of the installed schemes"
+        raise BackendNotFound(
+            f"no installed storage backend handles URLs of scheme {scheme!r} ({todo}); "
+            f"installed: {', '.join(known) or 'none'}"
+        )
+
+    def _load(self) -> dict[str, BackendInfo]:
+        manager = pluggy.PluginManager(hookspecs.PROJECT)
+        manager.add_hookspecs(hookspecs)
+        only_first_party = os.environ.get(DISABLE_PLUGINS_ENV, "").strip().lower() in ("1", "true", "yes")
+        entry_points = self._entry_points
+        if entry_points is None:
+            entry_points = list(metadata.entry_points(group=hookspecs.PROJECT))
+        sources: dict[str, tuple[str, str]] = {}
+        for ep in entry_points:
+            dist = ep.dist
+            dist_name = _canonical(dist.name) if dist is not None else "unknown"
+            if only_first_party and dist_name not in FIRST_PARTY:
+                continue
+            if manager.get_plugin(ep.name) is not None:
+                continue  # the same distribution seen twice on sys.path
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"the storage plugin {ep.name!r} from {dist_name} failed to import: {exc!r}; "
+                    f"fix or uninstall it, or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
+                ) from exc
+            manager.register(plugin, name=ep.name)
+            sources[ep.name] = (dist_name, dist.version if dist is not None else "unknown")
+        manager.check_pending()
+
+        backends: dict[str, BackendInfo] = {}
+        for plugin_name, (dist_name, version) in sources.items():
+            plugin = manager.get_plugin(plugin_name)
+            others = [p for p in manager.get_plugins() if p is not plugin]
+            caller = manager.subset_hook_caller("storage_register_backends", remove_plugins=others)
+            found: list[type[Storage]] = []
+            caller(register=found.append)
+            if not found:
+                where = plugin.__file__ if isinstance(plugin, ModuleType) else plugin
+                raise PluginError(
+                    f"the storage plugin {plugin_name!r} from {dist_name} ({where}) registered no backend: "
+                    "its storage_register_backends hook must call register(BackendClass)"
+                )
+            for cls in found:
+                _check_backend_class(cls, plugin_name)
+                if cls.name in backends:
+                    first = backends[cls.name]
+                    raise PluginError(
+                        f"two plugins register a storage backend named {cls.name!r}: "
+                        f"{first.distribution} and {dist_name}; uninstall one"
+                    )
+                backends[cls.name] = BackendInfo(cls.name, cls, dist_name, version, tuple(cls.url_schemes))
+        return backends
+
+
+def _check_backend_class(cls: object, plugin_name: str) -> None:
+    if not (inspect.isclass(cls) and issubclass(cls, Storage)):
+        raise PluginError(f"the storage plugin {plugin_name!r} registered {cls!r}, which is not a Storage subclass")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise PluginError(
+            f"the backend {cls.__qualname__} from plugin {plugin_name!r} needs a class attribute "
+            f"`name`, a word such as 'local', got {name!r}"
+        )
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise PluginError(f"the backend {name!r} from plugin {plugin_name!r} does not implement: {missing}")
+    schemes = cls.url_schemes
+    if not isinstance(schemes, tuple) or not all(isinstance(s, str) for s in schemes):
+        raise PluginError(f"the backend {name!r} from plugin {plugin_name!r}: url_schemes must be a tuple of str")
+
+
+_registry: Registry | None = None
+_registry_lock = threading.Lock()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, created on first use (never at import)."""
+    global _registry
+    if _registry is None:
+        with _registry_lock:
+            if _registry is None:
+                _registry = Registry()
+    return _registry
+
+
+def available_backends() -> Mapping[str, BackendInfo]:
+    """Each installed backend's name mapped to its class, distribution, version and URL schemes."""
+    return get_registry().backends

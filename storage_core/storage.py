@@ -1,0 +1,395 @@
+"""The ``Storage`` template: public methods check and encode, backends supply primitives.
+
+A backend implements only the protected primitives below. They receive keys already
+validated and namespaced and values already encoded to JSON bytes, so no backend can
+skip a check, and every public method works for every backend with no more code.
+
+Required primitives::
+
+    _read(key) -> bytes | None
+    _write(key, data, ttl, consistency) -> None
+    _write_if(key, data, expected, ttl, consistency) -> bool   # atomic compare-and-set
+    _delete(key, consistency) -> bool
+    _iter_keys(prefix) -> Iterator[str]                        # full (namespaced) keys
+
+Optional: ``_connect``/``_close``/``_ping`` for backends with a connection, and the bulk
+primitives ``_exists``, ``_read_many``, ``_write_many`` to save round trips.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self, TypeVar
+
+from storage_core.codec import decode, encode
+from storage_core.consistency import Consistency
+from storage_core.errors import InvalidKey, KeyNotFound, StorageError, VersionConflict
+from storage_core.versions import content_version
+
+__all__ = ["MAX_KEY_BYTES", "Entry", "Storage"]
+
+MAX_KEY_BYTES = 1024
+# A str of at most this many code points cannot exceed MAX_KEY_BYTES in UTF-8.
+_SHORT_KEY = MAX_KEY_BYTES // 4
+
+# update() gives up after this many lost races; backoff keeps contenders from lockstep.
+_UPDATE_ATTEMPTS = 100
+_UPDATE_BACKOFF_BASE = 0.0005
+_UPDATE_BACKOFF_CAP = 0.05
+
+_MISSING: Any = object()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A value with the opaque version a conditional write can name in ``if_version``."""
+
+    value: Any
+    version: str
+
+
+def check_key(key: object) -> str:
+    """Return *key* if it is a valid key, else raise ``InvalidKey`` saying why."""
+    if type(key) is not str:
+        raise InvalidKey(f"keys must be str, got {type(key).__name__}: {key!r:.80}")
+    if not key:
+        raise InvalidKey("keys must be non-empty")
+    if len(key) > _SHORT_KEY or not key.isascii():
+        try:
+            size = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise InvalidKey(f"key {key!r:.80} is not valid Unicode (it holds a lone surrogate)") from None
+        if size > MAX_KEY_BYTES:
+            raise InvalidKey(f"key is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}: {key!r:.80}")
+    return key
+
+
+def check_ttl(ttl: object) -> float | None:
+    """Return *ttl* as seconds (or None), refusing what cannot be an expiry."""
+    if ttl is None:
+        return None
+    if type(ttl) not in (int, float) or not 0 < ttl < float("inf"):  # type: ignore[operator]
+        raise ValueError(f"ttl must be a positive, finite number of seconds or None, got {ttl!r}")
+    return float(ttl)  # type: ignore[arg-type]
+
+
+class Storage(ABC):
+    """A key-value store of JSON values, safe to share between threads.
+
+    Construct with no I/O, then ``initialize()`` (``open_storage`` does both), and
+    ``close()`` or use ``with``. Subclasses set ``name`` (the word used in ``agent.yaml``),
+    optionally ``url_schemes``, implement ``from_options`` and the primitives above, and
+    leave the public methods alone.
+    """
+
+    name: ClassVar[str]
+    url_schemes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self._prefix = ""
+        self._default_consistency = Consistency.STRONG
+        self._open = False
+        self._closed = False
+        self._lifecycle = threading.Lock()
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Self:
+        """Build the backend from its section of the config, a plain mapping. No I/O.
+
+        Raises:
+            ConfigError: naming the field, for an unknown field or a bad value.
+        """
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """Build the backend from a URL with one of ``url_schemes``. No I/O."""
+        return cls.from_options({"url": url})
+
+    def configure(self, *, namespace: str | None = None, consistency: Consistency | str | None = None) -> Self:
+        """Set the key namespace and the default write consistency, before ``initialize()``."""
+        if self._open:
+            raise StorageError(f"configure() {self!r} before initialize(), not while it is open")
+        if namespace is not None:
+            if type(namespace) is not str:
+                raise ValueError(f"namespace must be a str, got {type(namespace).__name__}")
+            self._prefix = f"{namespace}:" if namespace else ""
+        if consistency is not None:
+            self._default_consistency = Consistency.parse(consistency)
+        return self
+
+    @property
+    def namespace(self) -> str:
+        """The namespace every key is transparently prefixed with ("" for none)."""
+        return self._prefix[:-1]
+
+    @property
+    def default_consistency(self) -> Consistency:
+        """The level a write uses when it names none."""
+        return self._default_consistency
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Connect and verify the store is usable. Idempotent; reopens after ``close()``."""
+        with self._lifecycle:
+            if self._open:
+                return
+            self._connect()
+            try:
+                self._ping()
+            except BaseException:
+                self._close()
+                raise
+            self._open = True
+            self._closed = False
+
+    def close(self) -> None:
+        """Release every connection and file handle. Idempotent."""
+        with self._lifecycle:
+            if self._open:
+                self._open = False
+                self._closed = True
+                self._close()
+
+    def ping(self) -> None:
+        """Check the store answers (a round trip where there is a server)."""
+        self._require_open()
+        self._ping()
+
+    def __enter__(self) -> Self:
+        self.initialize()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ns = f" namespace={self.namespace!r}" if self._prefix else ""
+        return f"<{type(self).__name__} {self._describe()}{ns}>"
+
+    def _describe(self) -> str:
+        """Where the store is, for ``repr`` and messages; never a secret."""
+        return self.name
+
+    def _require_open(self) -> None:
+        if not self._open:
+            state = "closed" if self._closed else "not initialized"
+            raise StorageError(f"{self!r} is {state}: call initialize() (or use open_storage()) first")
+
+    # -- single keys --------------------------------------------------------------------
+
+    def read(self, key: str) -> Any:
+        """The value at *key*.
+
+        Raises:
+            KeyNotFound: the key is absent or expired (also a ``KeyError``).
+        """
+        self._require_open()
+        data = self._read(self._prefix + check_key(key))
+        if data is None:
+            raise KeyNotFound(key)
+        return decode(data, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value at *key*, or *default* when it is absent."""
+        self._require_open()
+        data = self._read(self._prefix + check_key(key))
+        return default if data is None else decode(data, key)
+
+    def exists(self, key: str) -> bool:
+        """Whether *key* holds a value that has not expired."""
+        self._require_open()
+        return self._exists(self._prefix + check_key(key))
+
+    def read_entry(self, key: str) -> Entry:
+        """The value with its version, for a later ``write(..., if_version=...)``."""
+        self._require_open()
+        data = self._read(self._prefix + check_key(key))
+        if data is None:
+            raise KeyNotFound(key)
+        return Entry(decode(data, key), content_version(data))
+
+    def write(
+        self,
+        key: str,
+        value: Any,
+        *,
+        consistency: Consistency | str | None = None,
+        ttl: float | None = None,
+        if_version: str | None = None,
+    ) -> None:
+        """Store *value* at *key*; with *ttl* it expires after that many seconds.
+
+        Raises:
+            SerializationError: before any I/O, when the value is not exact JSON.
+            VersionConflict: *if_version* was given and the key no longer has it.
+        """
+        self._require_open()
+        full = self._prefix + check_key(key)
+        data = encode(value)
+        level = self._level(consistency)
+        ttl = check_ttl(ttl)
+        if if_version is None:
+            self._write(full, data, ttl, level)
+            return
+        if type(if_version) is not str:
+            raise ValueError(f"if_version must be a version str from read_entry(), got {if_version!r:.80}")
+        if not self._write_if(full, data, if_version, ttl, level):
+            raise VersionConflict(
+                f"key {key!r} changed (or was deleted) since version {if_version[:12]}: "
+                "read_entry() it again and retry, or use update()"
+            )
+
+    def delete(self, key: str, *, consistency: Consistency | str | None = None) -> bool:
+        """Remove *key*; return whether it was there."""
+        self._require_open()
+        return self._delete(self._prefix + check_key(key), self._level(consistency))
+
+    def update(
+        self,
+        key: str,
+        fn: Callable[[Any], Any],
+        *,
+        default: Any = _MISSING,
+        consistency: Consistency | str | None = None,
+        ttl: float | None = None,
+    ) -> Any:
+        """Atomically replace the value with ``fn(value)`` and return what was written.
+
+        ``fn`` gets *default* when the key is absent, and may run more than once (each
+        time another writer got in first), so it must have no side effects.
+
+        Raises:
+            KeyNotFound: the key is absent and no *default* was given.
+            VersionConflict: other writers won every one of many attempts.
+        """
+        self._require_open()
+        full = self._prefix + check_key(key)
+        level = self._level(consistency)
+        ttl = check_ttl(ttl)
+        # Encoded once: checks the default up front and hands fn a fresh copy each try.
+        default_data = None if default is _MISSING else encode(default)
+        delay = _UPDATE_BACKOFF_BASE
+        for _ in range(_UPDATE_ATTEMPTS):
+            data = self._read(full)
+            if data is not None:
+                current, expected = decode(data, key), content_version(data)
+            elif default_data is not None:
+                current, expected = decode(default_data, key), None
+            else:
+                raise KeyNotFound(key)
+            new = fn(current)
+            if self._write_if(full, encode(new), expected, ttl, level):
+                return new
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, _UPDATE_BACKOFF_CAP)
+        raise VersionConflict(
+            f"update of key {key!r} lost the race to other writers {_UPDATE_ATTEMPTS} times; "
+            "retry later or shard the key"
+        )
+
+    # -- many keys ----------------------------------------------------------------------
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Stream the keys that start with *prefix*, without the namespace.
+
+        A generator: the backend pages through its keys, never loading them all.
+        """
+        self._require_open()
+        if type(prefix) is not str:
+            raise InvalidKey(f"prefix must be a str, got {type(prefix).__name__}")
+        return self._stripped(self._iter_keys(self._prefix + prefix))
+
+    def _stripped(self, keys: Iterator[str]) -> Iterator[str]:
+        cut = len(self._prefix)
+        for key in keys:
+            yield key[cut:]
+
+    def read_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The values of those *keys* that exist, in one round trip where the backend allows."""
+        self._require_open()
+        wanted = list(dict.fromkeys(check_key(k) for k in keys))
+        if not wanted:
+            return {}
+        prefix = self._prefix
+        found = self._read_many([prefix + k for k in wanted])
+        return {k: decode(data, k) for k, data in zip(wanted, found, strict=True) if data is not None}
+
+    def write_many(
+        self,
+        items: Mapping[str, Any],
+        *,
+        consistency: Consistency | str | None = None,
+        ttl: float | None = None,
+    ) -> None:
+        """Store every item, checked and encoded before any I/O: one bad item writes none."""
+        self._require_open()
+        prefix = self._prefix
+        encoded = [(prefix + check_key(k), encode(v)) for k, v in items.items()]
+        level = self._level(consistency)
+        ttl = check_ttl(ttl)
+        if encoded:
+            self._write_many(encoded, ttl, level)
+
+    def _level(self, consistency: Consistency | str | None) -> Consistency:
+        if consistency is None:
+            return self._default_consistency
+        return Consistency.parse(consistency)
+
+    # -- primitives a backend implements --------------------------------------------------
+
+    def _connect(self) -> None:
+        """Open connections or files. Called by ``initialize()``; no-op by default."""
+
+    def _close(self) -> None:
+        """Release what ``_connect`` opened. No-op by default."""
+
+    def _ping(self) -> None:
+        """Raise ``ConnectionFailed`` (or ``AuthenticationFailed``) if the store is unusable."""
+
+    @abstractmethod
+    def _read(self, key: str) -> bytes | None:
+        """The stored bytes, or None when absent or expired."""
+
+    @abstractmethod
+    def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
+        """Store *data*, replacing any value and its expiry; *ttl* None means none."""
+
+    @abstractmethod
+    def _write_if(
+        self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
+    ) -> bool:
+        """Atomically store *data* only if the key's version is *expected* (None: absent).
+
+        Return False, writing nothing, when it is not. ``content_version`` gives a
+        stored value's version.
+        """
+
+    @abstractmethod
+    def _delete(self, key: str, consistency: Consistency) -> bool:
+        """Remove the key; True if it held an unexpired value."""
+
+    @abstractmethod
+    def _iter_keys(self, prefix: str) -> Iterator[str]:
+        """Yield the full keys (namespace included) starting with *prefix*, streaming."""
+
+    def _exists(self, key: str) -> bool:
+        return self._read(key) is not None
+
+    def _read_many(self, keys: Sequence[str]) -> Sequence[bytes | None]:
+        """The bytes for each key, None where absent, in order. Override to batch."""
+        return [self._read(k) for k in keys]
+
+    def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
+        """Store every item. Override to do it atomically and in one round trip."""
+        for key, data in items:
+            self._write(key, data, ttl, consistency)
