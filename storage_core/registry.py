@@ -116,9 +116,18 @@ class Registry:
                     f"the storage plugin {ep.name!r} from {dist_name} failed to import: {exc!r}; "
                     f"fix or uninstall it, or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
                 ) from exc
-            manager.register(plugin, name=ep.name)
+            try:
+                manager.register(plugin, name=ep.name)
+            except pluggy.PluginValidationError as exc:
+                raise PluginError(f"the storage plugin {ep.name!r} from {dist_name} is invalid: {exc}") from None
             sources[ep.name] = (dist_name, dist.version if dist is not None else "unknown")
-        manager.check_pending()
+        try:
+            manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"the storage plugin {manager.get_name(exc.plugin)!r} implements a hook storage-core does not have: "
+                f"{exc}; fix or uninstall it, or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
+            ) from None
 
         backends: dict[str, BackendInfo] = {}
         for plugin_name, (dist_name, version) in sources.items():

@@ -1,0 +1,24 @@
+"""Passwords never reach a log line, a repr or an error."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage_core.redact import redact_url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://agent:s3cret@host:6379/0", "redis://agent:***@host:6379/0"),
+        ("rediss://agent:p%40ss@host/1?ssl_cert_reqs=required", "rediss://agent:***@host/1?ssl_cert_reqs=required"),
+        ("redis://agent@host:6379", "redis://agent:***@host:6379"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+        ("local:///var/lib/state.db", "local:///var/lib/state.db"),
+        ("redis://[::1", "<unparsable URL>"),
+    ],
+)
+def test_passwords_are_masked(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert "s3cret" not in redact_url(url)
