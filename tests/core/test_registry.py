@@ -137,8 +137,7 @@ def test_a_hook_with_a_wrong_argument_is_an_error(tmp_path: Path, monkeypatch: p
 def test_a_bad_backend_class_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registered: str, message: str
 ) -> None:
-    body = (
-        """
+    body = f"""
         from storage_core import Storage, hookimpl
         class Abstract(Storage):
             name = "abstract"
@@ -147,10 +146,8 @@ def test_a_bad_backend_class_is_refused(
             from_options = _read = _write = _write_if = _delete = _iter_keys = None
         @hookimpl
         def storage_register_backends(register):
-            register(%s)
+            register({registered})
     """
-        % registered
-    )
     install_plugin(tmp_path, monkeypatch, "storage-bad", body)
     with pytest.raises(PluginError, match=message):
         dict(Registry().backends)
