@@ -1,0 +1,303 @@
+"""``LocalStorage``: the embedded default backend, one SQLite file in WAL mode.
+
+What each consistency level buys here:
+
+============  =====================================================================
+level         on return from a write
+============  =====================================================================
+STRONG        committed and synced (``synchronous=FULL``): survives a power cut
+EVENTUAL      committed, atomic and visible to every reader and process at once;
+              synced at the next checkpoint or STRONG commit, so a power cut (not
+              a process crash) may lose the last moments (``synchronous=NORMAL``)
+============  =====================================================================
+
+Either way a crash never leaves a torn value: every change is one SQLite transaction.
+Compare-and-set runs in a ``BEGIN IMMEDIATE`` transaction, which holds the file's write
+lock, so it is exact across threads and processes alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Self
+from urllib.parse import quote
+
+from storage_core.consistency import Consistency
+from storage_core.errors import ConnectionFailed, StorageError
+from storage_core.storage import Storage
+from storage_core.versions import content_version
+from storage_local import sql
+from storage_local.config import LocalConfig, config_from_url
+from storage_local.connections import ConnectionPool
+from storage_local.files import prepare_database_file
+from storage_local.sqlite_errors import translate
+
+__all__ = ["LocalStorage"]
+
+log = logging.getLogger(__name__)
+
+_READ_MANY_CHUNK = 500  # well under SQLite's smallest default variable limit (999)
+_FIRST_PAGE = 64  # small, so keys() answers fast; pages double up to _LAST_PAGE
+_LAST_PAGE = 2048
+_PURGE_EVERY = 1024  # writes between two purges of expired rows
+_PURGE_LIMIT = 1024  # rows one purge deletes at most, so it never holds the lock long
+_MAX_CHAR = "\U0010ffff"
+
+
+class LocalStorage(Storage):
+    """Key-value store in one SQLite file, shared by the threads and processes of a host.
+
+    Each thread uses its own connection; every process opening the same file sees the
+    same data. Expired keys are absent to every call and purged lazily.
+    """
+
+    name: ClassVar[str] = "local"
+    url_schemes: ClassVar[tuple[str, ...]] = ("local",)
+
+    def __init__(self, config: LocalConfig | None = None) -> None:
+        super().__init__()
+        self._config = config if config is not None else LocalConfig()
+        # Resolved now, so a later chdir() cannot move the store.
+        self._path = os.path.abspath(os.path.expanduser(self._config.path))
+        # mode=rw: SQLite never creates the file itself, only prepare_database_file does.
+        self._uri = f"file:{quote(self._path)}?mode=rw"
+        self._pool = ConnectionPool(self._open_connection, f"local:{self._path}")
+        self._writes = 0
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Self:
+        """Build from the ``storage.local`` section; see :class:`LocalConfig`."""
+        return cls(LocalConfig.from_options(options))
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """Build from ``local:///absolute/path/state.db`` (``?timeout=`` may follow)."""
+        return cls(config_from_url(url))
+
+    @property
+    def config(self) -> LocalConfig:
+        """The options this store was built with."""
+        return self._config
+
+    @property
+    def path(self) -> str:
+        """The absolute path of the database file."""
+        return self._path
+
+    def _describe(self) -> str:
+        return f"local:{self._path}"
+
+    def _failure(self, exc: sqlite3.Error) -> StorageError:
+        return translate(exc, self._path, self._config.timeout)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _open_connection(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self._uri, timeout=self._config.timeout, isolation_level=None, check_same_thread=False, uri=True
+        )
+
+    def _connect(self) -> None:
+        prepare_database_file(self._path)
+        self._pool.open()
+        try:
+            self._prepare_schema(self._pool.reader())
+        except sqlite3.Error as exc:
+            self._pool.close()
+            raise self._failure(exc) from exc
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise ConnectionFailed(
+                    f"SQLite cannot use WAL mode for {self._path} (it stays in {mode!r} mode): "
+                    "put the database on a local filesystem"
+                )
+        for statement in sql.SCHEMA:
+            conn.execute(statement)
+        conn.execute(sql.PURGE, (time.time(), _PURGE_LIMIT * 16))
+
+    def _close(self) -> None:
+        self._pool.close()
+
+    def _ping(self) -> None:
+        try:
+            row = self._pool.reader().execute(sql.PING, (sql.TABLE,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        if row is None:
+            raise ConnectionFailed(
+                f"the database {self._path} has no {sql.TABLE} table (was it replaced while open?): "
+                "close and initialize() the store again"
+            )
+
+    # -- single keys --------------------------------------------------------------------
+
+    def _read(self, key: str) -> bytes | None:
+        try:
+            row = self._pool.reader().execute(sql.READ, (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        if row is None or (row[1] is not None and row[1] <= time.time()):
+            return None
+        data: bytes = row[0]
+        return data
+
+    def _exists(self, key: str) -> bool:
+        try:
+            row = self._pool.reader().execute(sql.EXISTS, (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        return row is not None and (row[0] is None or row[0] > time.time())
+
+    def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
+        expires = None if ttl is None else time.time() + ttl
+        try:
+            self._pool.writer(consistency).execute(sql.UPSERT, (key, expires, data))
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        self._count_writes(1)
+
+    def _write_if(
+        self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
+    ) -> bool:
+        try:
+            conn = self._pool.writer(consistency)
+            conn.execute("BEGIN IMMEDIATE")  # takes the write lock now: nobody writes between check and set
+            try:
+                row = conn.execute(sql.READ, (key,)).fetchone()
+                now = time.time()
+                if row is None or (row[1] is not None and row[1] <= now):
+                    matches = expected is None
+                else:
+                    matches = expected is not None and content_version(row[0]) == expected
+                if matches:
+                    conn.execute(sql.UPSERT, (key, None if ttl is None else now + ttl, data))
+                    conn.execute("COMMIT")
+                else:
+                    conn.execute("ROLLBACK")
+            except BaseException:
+                _rollback(conn)
+                raise
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        if matches:
+            self._count_writes(1)
+        return matches
+
+    def _delete(self, key: str, consistency: Consistency) -> bool:
+        try:
+            rows = self._pool.writer(consistency).execute(sql.DELETE, (key,)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        return bool(rows) and (rows[0][0] is None or rows[0][0] > time.time())
+
+    # -- many keys ----------------------------------------------------------------------
+
+    def _iter_keys(self, prefix: str) -> Iterator[str]:
+        if not prefix.isascii():
+            try:
+                prefix.encode("utf-8")
+            except UnicodeEncodeError:
+                return  # a lone surrogate: no key can hold one
+        upper = _upper_bound(prefix)
+        bounds: tuple[str, ...] = (prefix,) if upper is None else (prefix, upper)
+        statement = sql.keys_page(first=True, bounded=upper is not None)
+        size = _FIRST_PAGE
+        while True:
+            # One short statement per page: no cursor stays open across a yield to
+            # block a checkpoint, and memory holds one page, whatever the table's size.
+            try:
+                rows = self._pool.reader().execute(statement, (*bounds, time.time(), size)).fetchall()
+            except sqlite3.Error as exc:
+                raise self._failure(exc) from exc
+            for (key,) in rows:
+                yield key
+            if len(rows) < size:
+                return
+            bounds = (rows[-1][0], *bounds[1:])
+            statement = sql.keys_page(first=False, bounded=upper is not None)
+            size = min(size * 2, _LAST_PAGE)
+
+    def _read_many(self, keys: Sequence[str]) -> Sequence[bytes | None]:
+        found: dict[str, bytes] = {}
+        now = time.time()
+        chunks = [keys[i : i + _READ_MANY_CHUNK] for i in range(0, len(keys), _READ_MANY_CHUNK)]
+        try:
+            conn = self._pool.reader()
+            if len(chunks) > 1:
+                conn.execute("BEGIN")  # one snapshot across the chunks
+            try:
+                for chunk in chunks:
+                    for key, data, expires in conn.execute(sql.read_many(len(chunk)), chunk):
+                        if expires is None or expires > now:
+                            found[key] = data
+            finally:
+                _rollback(conn)
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        return [found.get(key) for key in keys]
+
+    def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
+        expires = None if ttl is None else time.time() + ttl
+        try:
+            conn = self._pool.writer(consistency)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(sql.UPSERT, [(key, expires, data) for key, data in items])
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        self._count_writes(len(items))
+
+    # -- expiry -------------------------------------------------------------------------
+
+    def _count_writes(self, count: int) -> None:
+        """Purge expired rows every ``_PURGE_EVERY`` writes (a racy count is fine: it is a hint)."""
+        before = self._writes
+        self._writes = before + count
+        if before // _PURGE_EVERY != (before + count) // _PURGE_EVERY:
+            self._purge()
+
+    def _purge(self) -> None:
+        try:
+            self._pool.reader().execute(sql.PURGE, (time.time(), _PURGE_LIMIT))
+        except sqlite3.Error as exc:  # expired rows are already invisible; try again later
+            log.debug("purging expired keys from %s failed: %s", self._path, exc)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End the open transaction, if any, keeping the error that got us here."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.debug("rollback failed: %s", exc)
+
+
+def _upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with *prefix*; None when unbounded.
+
+    SQLite compares TEXT as UTF-8 bytes, which orders like code points, so the bound is
+    *prefix* with its last code point raised by one, once trailing U+10FFFF are dropped
+    (they have no successor: a prefix of only those, or an empty one, has no bound).
+    """
+    stem = prefix.rstrip(_MAX_CHAR)
+    if not stem:
+        return None
+    after = ord(stem[-1]) + 1
+    if after == 0xD800:  # surrogates cannot be encoded: the next storable code point is U+E000
+        after = 0xE000
+    return stem[:-1] + chr(after)
