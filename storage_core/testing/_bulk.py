@@ -1,0 +1,66 @@
+"""Bulk: ``read_many`` and ``write_many`` behave like loops of single calls, in fewer trips."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage_core.storage import Storage
+from storage_core.testing._base import ContractBase
+
+
+class BulkContract(ContractBase):
+    """``read_many`` returns what exists; ``write_many`` writes all or, when refused, none."""
+
+    def test_read_many_returns_only_existing_keys(self, store: Storage) -> None:
+        store.write_many({"a": 1, "b": None})
+        assert store.read_many(["a", "b", "missing"]) == {"a": 1, "b": None}
+
+    def test_read_many_of_nothing_is_empty(self, store: Storage) -> None:
+        assert store.read_many([]) == {}
+
+    def test_read_many_of_only_missing_keys_is_empty(self, store: Storage) -> None:
+        assert store.read_many(["x", "y"]) == {}
+
+    def test_read_many_handles_duplicates(self, store: Storage) -> None:
+        store.write("a", 1)
+        assert store.read_many(["a", "a", "missing", "missing", "a"]) == {"a": 1}
+
+    @pytest.mark.parametrize("kind", ["generator", "tuple", "set", "dict-keys"])
+    def test_read_many_accepts_any_iterable(self, store: Storage, kind: str) -> None:
+        store.write_many({"a": 1, "b": 2})
+        keys = ["a", "b", "c"]
+        iterables = {
+            "generator": (k for k in keys),
+            "tuple": tuple(keys),
+            "set": set(keys),
+            "dict-keys": dict.fromkeys(keys).keys(),
+        }
+        assert store.read_many(iterables[kind]) == {"a": 1, "b": 2}
+
+    def test_write_many_writes_all(self, store: Storage) -> None:
+        items = {"a": 1, "b": [2], "c": {"three": 3}, "d": None}
+        store.write_many(items)
+        assert store.read_many(items) == items
+        assert sorted(store.keys()) == ["a", "b", "c", "d"]
+
+    def test_write_many_overwrites(self, store: Storage) -> None:
+        store.write_many({"a": 1, "b": 2})
+        store.write_many({"b": 20, "c": 30})
+        assert store.read_many(["a", "b", "c"]) == {"a": 1, "b": 20, "c": 30}
+
+    def test_write_many_of_nothing_is_a_no_op(self, store: Storage) -> None:
+        store.write("a", 1)
+        store.write_many({})
+        assert list(store.keys()) == ["a"]
+        assert store.read("a") == 1
+
+    def test_write_many_then_read_many_round_trips_100_keys(self, store: Storage) -> None:
+        items = {f"item-{i}": {"i": i, "tags": [str(i)] * (i % 5)} for i in range(100)}
+        store.write_many(items)
+        assert store.read_many(list(items)) == items
+        assert store.read_many(reversed(list(items))) == items
+
+    def test_read_many_after_delete(self, store: Storage) -> None:
+        store.write_many({"a": 1, "b": 2})
+        store.delete("a")
+        assert store.read_many(["a", "b"]) == {"b": 2}

@@ -1,0 +1,59 @@
+"""Code run in spawned child processes: module-level, so ``spawn`` can find it by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from multiprocessing.synchronize import Barrier
+
+from storage_core.errors import VersionConflict
+from storage_core.testing.factories import StorageFactory
+
+
+def plus_one(value: int) -> int:
+    """The ``update`` function of the contention tests (a lambda would not pickle)."""
+    return value + 1
+
+
+@dataclass(frozen=True)
+class _Append:
+    item: str
+
+    def __call__(self, value: list[str]) -> list[str]:
+        return [*value, self.item]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one worker process needs: how to open the store, and what to do in it."""
+
+    factory: StorageFactory
+    namespace: str
+    key: str
+    count: int = 1
+    version: str = ""
+    me: str = ""
+
+
+def increment(job: Job, start: Barrier, timeout: float) -> None:
+    """Open a store of our own, wait for every worker, then increment the key ``count`` times."""
+    store = job.factory(job.namespace)
+    try:
+        start.wait(timeout)
+        for _ in range(job.count):
+            store.update(job.key, plus_one, default=0)
+    finally:
+        store.close()
+
+
+def race_version(job: Job, start: Barrier, timeout: float) -> None:
+    """Try one conditional write with the shared ``version``; a winner signs ``winners``."""
+    store = job.factory(job.namespace)
+    try:
+        start.wait(timeout)
+        try:
+            store.write(job.key, job.me, if_version=job.version)
+        except VersionConflict:
+            return
+        store.update("winners", _Append(job.me), default=[])
+    finally:
+        store.close()

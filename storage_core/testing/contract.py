@@ -1,0 +1,61 @@
+"""``StorageContract``: the whole contract of DESIGN.md as pytest tests, one class to subclass."""
+
+from __future__ import annotations
+
+from storage_core.testing._bulk import BulkContract
+from storage_core.testing._concurrency import ConcurrencyContract
+from storage_core.testing._consistency import ConsistencyContract
+from storage_core.testing._expiry import ExpiryContract
+from storage_core.testing._keys import KeysContract
+from storage_core.testing._lifecycle import LifecycleContract
+from storage_core.testing._namespaces import NamespacesContract
+from storage_core.testing._values import ValuesContract
+from storage_core.testing._versions import VersionsContract
+
+__all__ = ["StorageContract"]
+
+
+class StorageContract(
+    ValuesContract,
+    KeysContract,
+    BulkContract,
+    NamespacesContract,
+    ExpiryContract,
+    VersionsContract,
+    ConsistencyContract,
+    ConcurrencyContract,
+    LifecycleContract,
+):
+    """Subclass as ``Test...`` and define the ``storage_factory`` fixture to run the suite.
+
+    ::
+
+        from storage_core.testing import StorageContract, config_factory
+
+        class TestMyBackend(StorageContract):
+            @pytest.fixture
+            def storage_factory(self, tmp_path):
+                return config_factory({"backend": "mine", "mine": {"path": str(tmp_path)}})
+
+    ``storage_factory`` returns ``factory(namespace) -> initialized Storage``; every store
+    it makes shares one backing store. It must pickle (a module-level function or a
+    :func:`config_factory`): the process tests hand it to spawned workers. Each test gets
+    a fresh ``contract-...`` namespace, and every store it opens is closed afterwards.
+
+    Class attributes a subclass may set:
+
+    ``short_ttl``, ``ttl_resolution``
+        seconds: expiry tests write with ``short_ttl`` and look ``short_ttl +
+        ttl_resolution`` later (raise ``ttl_resolution`` for a backend with coarse expiry).
+    ``thread_workers``, ``thread_increments``
+        threads sharing one store, and ``update`` calls each (defaults 8 and 50).
+    ``supports_processes``
+        False skips the multi-process tests (a backend living in one process's memory).
+    ``process_workers``, ``process_increments``, ``process_timeout``
+        spawned processes, ``update`` calls each, and seconds before they count as hung.
+    ``persistent``
+        False for a backend whose data does not outlive ``close()``.
+
+    Hook: override ``write_raw(store, key, data)`` to plant non-JSON bytes the way a
+    foreign writer would; by default it uses the backend's ``_write`` primitive.
+    """
