@@ -258,8 +258,7 @@ def _cmd_get(args: argparse.Namespace) -> int:
     key = check_key(args.key)
     with _open(args) as store:
         value = store.read(key)
-    option = orjson.OPT_INDENT_2 if args.pretty else 0
-    _out(orjson.dumps(value, option=option).decode())
+    _out_utf8(orjson.dumps(value, option=orjson.OPT_INDENT_2 if args.pretty else 0))
     return EXIT_OK
 
 
@@ -289,7 +288,7 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         keys = store.keys(args.prefix)
         try:
             for key in itertools.islice(keys, args.limit):
-                _out(orjson.dumps(key).decode() if args.json else key)
+                _out_utf8(orjson.dumps(key) if args.json else key.encode())
         finally:
             # Stop the backend's paging (and free its cursor) before the store closes.
             close = getattr(keys, "close", None)
@@ -428,6 +427,15 @@ def _out(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+def _out_utf8(data: bytes) -> None:
+    """One line of data on stdout as UTF-8 whatever the locale, as JSON consumers expect."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # stdout replaced by a text-only stream
+        sys.stdout.write(data.decode() + "\n")
+    else:
+        buffer.write(data + b"\n")
+
+
 def _note(message: str) -> None:
     """One line of diagnostics on stderr."""
     sys.stderr.write(f"{_PROG}: {_scrub(message)}\n")
@@ -464,9 +472,11 @@ def _scrub(text: str) -> str:
 
 def _discard_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError):  # no real file behind stdout: nothing to do
+        fd = sys.stdout.fileno()
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 @contextlib.contextmanager
