@@ -1,0 +1,240 @@
+"""``RedisConfig``: every option of the Redis backend, checked when it is built (no I/O).
+
+One place per option: the URL names the server (scheme, host, port or socket, user,
+password, db); everything else is a field, so a URL query may carry only ``db`` and
+``protocol``. redis-py's own retry switches in a URL (``retry_on_timeout``,
+``retry_on_error``) are accepted for compatibility and neutralized: the backend's one
+retry policy is configured with ``max_retries`` and ``retry_delay_ms``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from redis.backoff import NoBackoff
+from redis.connection import parse_url as _untyped_parse_url
+from redis.retry import Retry
+
+from storage_core.errors import ConfigError
+from storage_core.options import secret
+from storage_core.redact import redact_url
+
+__all__ = ["SCHEMES", "RedisConfig"]
+
+SCHEMES = ("redis", "rediss", "unix")
+SECTION = "storage.redis"
+
+# Accepted in a URL query; everything else has its own field.
+_QUERY_OPTIONS = frozenset({"db", "protocol"})
+# redis-py's own retry switches: accepted, then dropped so that ours is the only policy.
+_NEUTRALIZED = frozenset({"retry_on_timeout", "retry_on_error"})
+_CERT_REQS = ("required", "optional", "none")
+_SSL_FIELDS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password")
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """redis-py's reading of a Redis URL into connection keyword arguments."""
+    options: dict[str, Any] = _untyped_parse_url(url)  # type: ignore[no-untyped-call]
+    return options
+
+
+def _fail(name: str, message: str) -> ConfigError:
+    return ConfigError(message, field=f"{SECTION}.{name}")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class RedisConfig:
+    """Options of the Redis backend; ``storage.redis`` in ``agent.yaml``.
+
+    Raises:
+        ConfigError: naming the field, for a value the backend could not use.
+    """
+
+    url: str = secret()
+    """``redis://[user:password@]host:port/db``, ``rediss://...`` (TLS) or ``unix:///path.sock``."""
+    username: str | None = None
+    """ACL user; overrides the URL's."""
+    password: str | None = secret(default=None)
+    """Overrides the URL's; better given as ``${REDIS_PASSWORD}`` from the environment."""
+    db: int | None = None
+    """Database number; overrides the URL's (default 0)."""
+    max_retries: int = 3
+    """Retries after the first attempt, for errors a retry can cure."""
+    retry_delay_ms: float = 100
+    """Backoff before the first retry; doubles each retry, with jitter."""
+    retry_max_delay_ms: float = 10_000
+    """Cap on a single backoff delay."""
+    max_connections: int = 50
+    """Size of the blocking connection pool."""
+    pool_timeout: float = 5.0
+    """Seconds a caller waits for a free pooled connection before ``PoolExhausted``."""
+    socket_timeout: float | None = 5.0
+    """Seconds to wait for a reply (None: forever)."""
+    socket_connect_timeout: float | None = 5.0
+    """Seconds to wait for a connection (None: forever)."""
+    health_check_interval: float = 30.0
+    """A connection idle this many seconds is PINGed before reuse (0: never)."""
+    client_name: str | None = None
+    """Shown by ``CLIENT LIST`` on the server."""
+    ssl_ca_certs: str | None = None
+    """CA bundle that signed the server's certificate (``rediss://`` only)."""
+    ssl_certfile: str | None = None
+    """Client certificate, for servers that require one (``tls-auth-clients``)."""
+    ssl_keyfile: str | None = None
+    """Private key of the client certificate."""
+    ssl_password: str | None = secret(default=None)
+    """Passphrase of ``ssl_keyfile``."""
+    ssl_cert_reqs: str = "required"
+    """Verify the server's certificate: required | optional | none."""
+    ssl_check_hostname: bool = True
+    """Check that the certificate names the host in the URL."""
+    wait_replicas: int = 0
+    """STRONG writes wait (``WAIT``) until this many replicas acknowledged them."""
+    wait_timeout_ms: int = 1000
+    """... for at most this long; fewer acknowledgements raise ``ConsistencyError``."""
+    wait_aof: bool = False
+    """STRONG writes also wait for the primary's AOF fsync (``WAITAOF``, Redis >= 7.2)."""
+    scan_count: int = 1000
+    """``COUNT`` hint of each ``SCAN`` page when listing keys."""
+
+    def __post_init__(self) -> None:
+        self._check_url()
+        self._check_numbers()
+        self._check_tls()
+
+    def _check_url(self) -> None:
+        if type(self.url) is not str or "://" not in self.url:
+            raise _fail("url", "expected a URL such as redis://host:6379/0, rediss://host:6380/0 or unix:///path.sock")
+        scheme = self.url.split("://", 1)[0].lower()
+        if scheme not in SCHEMES:
+            raise _fail("url", f"expected a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
+        try:
+            parts = urlsplit(self.url)
+            query = parse_qs(parts.query)
+            parse_url(self.url)
+            _ = parts.port  # raises for a port that is not a number
+        except ValueError as exc:
+            # redis-py's and urllib's messages name the part, never the password.
+            raise _fail("url", f"not a valid Redis URL ({exc})") from None
+        for name in query:
+            if name in _QUERY_OPTIONS or name in _NEUTRALIZED:
+                continue
+            if name in {f.name for f in dataclasses.fields(self)}:
+                hint = f"set {SECTION}.{name} instead"
+            elif name == "timeout":
+                hint = f"set {SECTION}.pool_timeout instead"
+            else:
+                hint = "the query may carry only db and protocol; every other option is a field of its own"
+            raise _fail("url", f"URL query option {name!r} is not accepted: {hint}")
+        if scheme != "unix" and not parts.hostname:
+            raise _fail("url", "the URL names no host, e.g. redis://127.0.0.1:6379/0")
+        if scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+            raise _fail("url", f"the URL's path must be a database number such as /0, got {parts.path!r}")
+        if scheme == "unix" and not parts.path:
+            raise _fail("url", "a unix:// URL needs the socket's path, e.g. unix:///run/redis/redis.sock")
+
+    def _check_numbers(self) -> None:
+        checks: list[tuple[str, bool, str]] = [
+            ("db", self.db is None or self.db >= 0, "a database number, 0 or more"),
+            ("max_retries", 0 <= self.max_retries <= 100, "0 to 100 retries"),
+            ("retry_delay_ms", self.retry_delay_ms >= 0, "0 or more milliseconds"),
+            ("retry_max_delay_ms", self.retry_max_delay_ms >= self.retry_delay_ms, "at least retry_delay_ms"),
+            ("max_connections", self.max_connections >= 1, "1 or more connections"),
+            ("pool_timeout", self.pool_timeout > 0, "more than 0 seconds"),
+            ("socket_timeout", self.socket_timeout is None or self.socket_timeout > 0, "more than 0 seconds, or null"),
+            (
+                "socket_connect_timeout",
+                self.socket_connect_timeout is None or self.socket_connect_timeout > 0,
+                "more than 0 seconds, or null",
+            ),
+            ("health_check_interval", self.health_check_interval >= 0, "0 (off) or more seconds"),
+            ("wait_replicas", self.wait_replicas >= 0, "0 or more replicas"),
+            # WAIT with a timeout of 0 would block forever.
+            ("wait_timeout_ms", self.wait_timeout_ms >= 1, "1 or more milliseconds"),
+            ("scan_count", self.scan_count >= 1, "1 or more"),
+            ("ssl_cert_reqs", self.ssl_cert_reqs in _CERT_REQS, " | ".join(_CERT_REQS)),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise _fail(name, f"expected {expected}, got {getattr(self, name)!r}")
+        waits = self.wait_replicas > 0 or self.wait_aof
+        if waits and self.socket_timeout is not None and self.socket_timeout * 1000 <= self.wait_timeout_ms:
+            raise _fail(
+                "socket_timeout",
+                f"must exceed wait_timeout_ms ({self.wait_timeout_ms} ms), or a WAIT that runs its full "
+                f"time would time out the connection; got {self.socket_timeout} s",
+            )
+
+    def _check_tls(self) -> None:
+        if self.scheme == "rediss":
+            return
+        for name in (*_SSL_FIELDS, "ssl_cert_reqs", "ssl_check_hostname"):
+            field = next(f for f in dataclasses.fields(self) if f.name == name)
+            if getattr(self, name) != field.default:
+                raise _fail(name, "TLS options need a rediss:// URL")
+
+    @property
+    def scheme(self) -> str:
+        """``redis``, ``rediss`` or ``unix``."""
+        return self.url.split("://", 1)[0].lower()
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with any password replaced by ``***``."""
+        return redact_url(self.url)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this config holds, to scrub from any text we emit."""
+        found = [self.password, self.ssl_password, urlsplit(self.url).password]
+        url_options = parse_url(self.url)
+        found.append(url_options.get("password"))
+        return tuple(s for s in found if s)
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for redis-py's ``BlockingConnectionPool``, retries switched off."""
+        kwargs: dict[str, Any] = parse_url(self.url)
+        for name in _NEUTRALIZED:
+            kwargs.pop(name, None)
+        if self.username is not None:
+            kwargs["username"] = self.username
+        if self.password is not None:
+            kwargs["password"] = self.password
+        if self.db is not None:
+            kwargs["db"] = self.db
+        kwargs.update(
+            max_connections=self.max_connections,
+            timeout=self.pool_timeout,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_connect_timeout,
+            health_check_interval=self.health_check_interval,
+            client_name=self.client_name,
+            # One explicit zero-retry policy: the pool's connections never retry on their own.
+            retry=Retry(NoBackoff(), 0),
+        )
+        if self.scheme != "unix":
+            kwargs["socket_keepalive"] = True
+        if self.scheme == "rediss":
+            kwargs.update(
+                ssl_ca_certs=self.ssl_ca_certs,
+                ssl_certfile=self.ssl_certfile,
+                ssl_keyfile=self.ssl_keyfile,
+                ssl_password=self.ssl_password,
+                ssl_cert_reqs=self.ssl_cert_reqs,
+                ssl_check_hostname=self.ssl_check_hostname,
+            )
+        return kwargs
+
+    def __repr__(self) -> str:
+        shown = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "url":
+                shown.append(f"url={self.redacted_url!r}")
+            elif field.metadata.get("secret"):
+                shown.append(f"{field.name}={'***' if value else None!r}")
+            elif value != field.default:
+                shown.append(f"{field.name}={value!r}")
+        return f"RedisConfig({', '.join(shown)})"

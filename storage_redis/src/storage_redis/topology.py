@@ -1,0 +1,104 @@
+"""Where the backend's connections come from: the one seam between it and the deployment.
+
+``RedisStorage`` asks a :class:`ConnectionSource` for a client on the primary and never
+builds a pool itself. A standalone server (``redis://``, ``rediss://``, ``unix://``) is
+:class:`Standalone`; Sentinel and Cluster come as further sources behind the same three
+methods, chosen by :func:`connection_source` from the URL's scheme.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Protocol, Self, cast
+
+import redis
+from redis.connection import UnixDomainSocketConnection
+
+from storage_redis.config import RedisConfig
+
+__all__ = ["Client", "ConnectionSource", "Pipeline", "Standalone", "connection_source"]
+
+
+class Pipeline(Protocol):
+    """The part of a redis-py pipeline the backend uses."""
+
+    def execute_command(self, *args: Any) -> Any: ...
+    def execute(self) -> list[Any]: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class Client(Protocol):
+    """The part of a redis-py client the backend uses: commands and non-transactional pipelines.
+
+    ``redis.Redis`` has it, and so do the Sentinel and Cluster clients to come.
+    """
+
+    def execute_command(self, *args: Any, **options: Any) -> Any: ...
+    def pipeline(self, transaction: bool = ..., shard_hint: Any = ...) -> Pipeline: ...
+    def close(self) -> None: ...
+
+
+class ConnectionSource(Protocol):
+    """Gives the backend its clients; opened by ``initialize()``, closed by ``close()``."""
+
+    def open(self) -> None:
+        """Build the pools (connections themselves are made on first use)."""
+
+    def primary(self) -> Client:
+        """A client whose commands go to the primary: every write and every STRONG read."""
+
+    def close(self) -> None:
+        """Disconnect every pooled connection. Idempotent."""
+
+    def describe(self) -> str:
+        """Where the data lives, for ``repr`` and messages: never a secret."""
+
+
+class Standalone:
+    """One server, through one ``BlockingConnectionPool``."""
+
+    def __init__(self, config: RedisConfig) -> None:
+        self._config = config
+        self._pool: redis.BlockingConnectionPool | None = None
+        self._client: Client | None = None
+        self._where = _where(config)
+
+    def open(self) -> None:
+        kwargs = self._config.connection_kwargs()
+        self._pool = redis.BlockingConnectionPool(**kwargs)  # type: ignore[no-untyped-call]
+        self._client = cast(Client, redis.Redis(connection_pool=self._pool))
+
+    def primary(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("the connection source is not open")
+        return self._client
+
+    def close(self) -> None:
+        client, pool = self._client, self._pool
+        self._client = self._pool = None
+        if client is not None:
+            client.close()
+        if pool is not None:
+            pool.disconnect()
+
+    def describe(self) -> str:
+        return self._where
+
+
+def _where(config: RedisConfig) -> str:
+    options: dict[str, Any] = config.connection_kwargs()
+    db = options.get("db", 0)
+    if options.get("connection_class") is UnixDomainSocketConnection:
+        return f"unix://{options.get('path', '')}?db={db}"
+    host = options.get("host", "localhost")
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"{config.scheme}://{host}:{options.get('port', 6379)}/{db}"
+
+
+def connection_source(config: RedisConfig) -> ConnectionSource:
+    """The source for *config*'s deployment (only standalone servers, for now)."""
+    return Standalone(config)
