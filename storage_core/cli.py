@@ -57,6 +57,8 @@ _NOT_JSON_WORDS = re.compile(r"\b(?:NaN|-?Infinity)\b")
 
 T = TypeVar("T")
 
+_KEY_HELP = "a non-empty string, at most 1024 bytes of UTF-8"
+
 _EPILOG = f"""\
 config:
   -c/--config takes an agent.yaml file or a URL (local:///abs/path/state.db,
@@ -141,11 +143,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     get = command("get", _cmd_get, "Print the value of KEY as JSON; exit 1 if the key is absent.")
-    get.add_argument("key", metavar="KEY")
+    get.add_argument("key", metavar="KEY", help=_KEY_HELP)
     get.add_argument("--pretty", action="store_true", help="indent the JSON (2 spaces)")
 
     put = command("put", _cmd_put, "Store a JSON value at KEY.")
-    put.add_argument("key", metavar="KEY")
+    put.add_argument("key", metavar="KEY", help=_KEY_HELP)
     put.add_argument(
         "value",
         metavar="JSON",
@@ -161,7 +163,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "Delete KEY; say on stderr whether it was there. Exit 0 if it was, 1 if it was absent "
         "(like rm), or 0 either way with --missing-ok (like rm -f).",
     )
-    delete.add_argument("key", metavar="KEY")
+    delete.add_argument("key", metavar="KEY", help=_KEY_HELP)
     delete.add_argument("-f", "--missing-ok", action="store_true", help="exit 0 even when the key was absent")
     _add_consistency_option(delete)
 
@@ -508,3 +510,7 @@ def _logging_to_stderr(debug: bool) -> Iterator[None]:
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"{_PROG}: {_scrub(super().format(record))}"
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m storage_core.cli`, same as the console script
+    sys.exit(main())
