@@ -6,18 +6,23 @@ never registered as an entry point.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Self
 from uuid import uuid4
 
 import pytest
 
 from storage_core import Consistency, Storage
-from storage_core.testing import StorageContract
+from storage_core.testing import ConfigFactory, StorageContract, config_factory, fresh_namespace, same_json
 from storage_core.versions import content_version
+
+pytest_plugins = ["pytester"]
 
 # Backing stores by name: every MemoryStorage of one space shares the data, like a server.
 _SPACES: dict[str, tuple[dict[str, tuple[bytes, float | None]], threading.Lock]] = {}
@@ -111,3 +116,195 @@ class TestMemoryContract(StorageContract):
         yield MemoryFactory(space)
         with _SPACES_LOCK:
             _SPACES.pop(space, None)
+
+
+# -- the suite catches broken backends ---------------------------------------------------
+
+# Each mutant breaks one promise; the tests named must then fail. Run in a fresh pytest
+# session (pytester) so the suite is exercised exactly as a backend author runs it.
+_MUTANTS: dict[str, tuple[str, str]] = {
+    "cas-without-lock": (
+        """
+    def _write_if(self, key, data, expected, ttl, consistency):
+        current = self._read(key)
+        found = None if current is None else content_version(current)
+        time.sleep(0.0005)
+        if found != expected:
+            return False
+        self._write(key, data, ttl, consistency)
+        return True
+""",
+        "thread_contention or racing_conditional",
+    ),
+    "ttl-ignored": (
+        """
+    def _put(self, key, data, ttl):
+        self._data[key] = (data, None)
+""",
+        "test_ttl_key_expires",
+    ),
+    "delete-counts-expired": (
+        """
+    def _delete(self, key, consistency):
+        with self._lock:
+            return self._data.pop(key, None) is not None
+""",
+        "test_expired_key_is_absent and delete",
+    ),
+    "prefix-ignores-case": (
+        """
+    def _iter_keys(self, prefix):
+        with self._lock:
+            return iter([k for k in list(self._data) if k.lower().startswith(prefix.lower())])
+""",
+        "test_keys_prefix_matches_literally",
+    ),
+    "prefix-as-glob": (
+        """
+    def _iter_keys(self, prefix):
+        import fnmatch
+        with self._lock:
+            return iter([k for k in list(self._data) if fnmatch.fnmatchcase(k, prefix + "*")])
+""",
+        "test_keys_prefix_matches_literally",
+    ),
+    "keys-ignore-prefix": (
+        """
+    def _iter_keys(self, prefix):
+        with self._lock:
+            return iter(list(self._data))
+""",
+        "test_other_namespace_cannot_list",
+    ),
+    "read-many-out-of-order": (
+        """
+    def _read_many(self, keys):
+        return [self._read(k) for k in reversed(keys)]
+""",
+        "test_read_many_returns_only_existing_keys",
+    ),
+    "cas-ignores-absent": (
+        """
+    def _write_if(self, key, data, expected, ttl, consistency):
+        with self._lock:
+            current = self._live(key)
+            if current is not None and content_version(current) != expected:
+                return False
+            self._put(key, data, ttl)
+            return True
+""",
+        "test_if_version_on_absent_key_conflicts",
+    ),
+    "data-lost-on-close": (
+        """
+    def _close(self):
+        self._data.clear()
+""",
+        "test_reopen_after_close or test_data_outlives",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "selection"), list(_MUTANTS.values()), ids=list(_MUTANTS))
+def test_suite_catches_broken_backend(pytester: pytest.Pytester, body: str, selection: str) -> None:
+    pytester.makepyfile(
+        test_mutant=f"""
+import time
+from dataclasses import dataclass
+
+import pytest
+
+import {__name__} as kit
+from storage_core.testing import StorageContract
+from storage_core.versions import content_version
+
+
+class Mutant(kit.MemoryStorage):
+{body}
+
+@dataclass(frozen=True)
+class MutantFactory:
+    space: str
+
+    def __call__(self, namespace):
+        store = Mutant(self.space).configure(namespace=namespace)
+        store.initialize()
+        return store
+
+
+class TestMutant(StorageContract):
+    supports_processes = False
+
+    @pytest.fixture
+    def storage_factory(self, request):
+        yield MutantFactory(request.node.nodeid)
+        kit._SPACES.pop(request.node.nodeid, None)
+"""
+    )
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-k", selection)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 1, f"the mutant passed {selection!r}: {outcomes}"
+
+
+def test_suite_passes_unbroken_backend_in_fresh_session(pytester: pytest.Pytester) -> None:
+    """The control for the mutants: the same harness with no mutation passes."""
+    pytester.makepyfile(
+        test_control=f"""
+import pytest
+
+import {__name__} as kit
+from storage_core.testing import StorageContract
+
+
+class TestControl(StorageContract):
+    supports_processes = False
+
+    @pytest.fixture
+    def storage_factory(self, request):
+        yield kit.MemoryFactory(request.node.nodeid)
+        kit._SPACES.pop(request.node.nodeid, None)
+"""
+    )
+    selection = " or ".join(sorted({f"({s})" for _, s in _MUTANTS.values()}))
+    outcomes = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-k", selection).parseoutcomes()
+    assert outcomes.get("failed", 0) == outcomes.get("errors", 0) == 0, outcomes
+    assert outcomes.get("passed", 0) > 20, outcomes
+
+
+# -- the kit's own pieces -------------------------------------------------------------------
+
+
+def test_config_factory_pickles_a_read_only_mapping() -> None:
+    config = MappingProxyType({"backend": "local", "local": MappingProxyType({"path": "/tmp/x.db"})})
+    factory = config_factory(config)
+    assert factory.config == {"backend": "local", "local": {"path": "/tmp/x.db"}}
+    assert pickle.loads(pickle.dumps(factory)) == factory  # noqa: S301
+
+
+def test_config_factory_accepts_a_path() -> None:
+    assert config_factory(Path("agent.yaml")) == ConfigFactory("agent.yaml")
+
+
+def test_memory_factory_pickles() -> None:
+    factory = MemoryFactory("space")
+    assert pickle.loads(pickle.dumps(factory)) == factory  # noqa: S301
+
+
+def test_fresh_namespaces_differ() -> None:
+    assert len({fresh_namespace() for _ in range(100)}) == 100
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (True, 1, False),
+        (1, 1.0, False),
+        (0.0, -0.0, False),
+        ({"a": [1, {"b": None}]}, {"a": [1, {"b": None}]}, True),
+        ({"a": [1]}, {"a": [True]}, False),
+        ([1, 2], [1, 2, 3], False),
+        ({"a": 1}, {"b": 1}, False),
+    ],
+)
+def test_same_json_compares_types(a: Any, b: Any, same: bool) -> None:
+    assert same_json(a, b) is same
