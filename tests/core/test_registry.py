@@ -49,7 +49,8 @@ def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, dist: str, body:
 def plugin_registering(*backends: str) -> str:
     classes = "".join(BACKEND.format(cls=f"B{i}", backend=b) for i, b in enumerate(backends))
     calls = "".join(f"    register(B{i})\n" for i in range(len(backends))) or "    pass\n"
-    return f"{classes}\n@hookimpl\ndef storage_register_backends(register):\n{calls}"
+    header = "from storage_core import hookimpl\n"
+    return f"{header}{classes}\n@hookimpl\ndef storage_register_backends(register):\n{calls}"
 
 
 def test_the_local_backend_is_registered_through_its_entry_point() -> None:
