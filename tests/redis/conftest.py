@@ -1,0 +1,150 @@
+"""Real Redis servers for the Redis tests: one shared per session, private ones per test.
+
+The session server is, in order: ``REDIS_URL`` from the environment; a private
+``redis-server`` on a free loopback port; a container started by testcontainers when a
+Docker engine answers. With none of them the tests are skipped, saying why, except
+under ``CI=true``, where that is a failure. Tests that stop, kill or freeze a server
+start private ones (``server_factory``) and need the binary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis_servers import REDIS_SERVER, RedisServer
+
+from storage_redis import RedisConfig, RedisStorage
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail under CI: a missing server must never pass silently there."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+    except ImportError:
+        return False
+    try:
+        client = docker.from_env(timeout=3)
+    except Exception:
+        return False
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def _container() -> Iterator[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.waiting_utils import wait_for_logs
+
+        container = DockerContainer("redis:7.0").with_exposed_ports(6379)
+        with container:
+            wait_for_logs(container, "Ready to accept connections", timeout=60)
+            host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
+            yield f"redis://{host}:{port}/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the session's shared server (tests keep to their own keys or namespaces)."""
+    from_env = os.environ.get("REDIS_URL")
+    if from_env:
+        yield from_env
+    elif REDIS_SERVER is not None:
+        with RedisServer(tmp_path_factory.mktemp("redis-session")) as server:
+            yield server.url
+    elif _docker_engine():
+        with _container() as url:
+            yield url
+    else:
+        unavailable("no Redis: no REDIS_URL, no redis-server on PATH and no Docker engine")
+
+
+ServerFactory = Callable[..., RedisServer]
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """``start(*args, tls=False)``: a private server for this test, stopped after it."""
+    started: list[RedisServer] = []
+
+    def start(*args: str, tls: bool = False, port: int | None = None) -> RedisServer:
+        if REDIS_SERVER is None:
+            unavailable("this test starts, stops and kills its own server: it needs redis-server on PATH")
+        server = RedisServer(tmp_path / f"server-{len(started)}", *args, tls=tls, port=port)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory: ServerFactory) -> RedisServer:
+    """A private server for this test."""
+    return server_factory()
+
+
+class Sleeps(list[float]):
+    """A retry policy's sleep that records each delay; ``real`` also waits it out."""
+
+    def __init__(self, *, real: bool = False, before: Callable[[int], None] | None = None) -> None:
+        super().__init__()
+        self.real = real
+        self.before = before
+
+    def __call__(self, delay: float) -> None:
+        self.append(delay)
+        if self.before is not None:
+            self.before(len(self))
+        if self.real:
+            import time
+
+            time.sleep(delay)
+
+
+OpenRedis = Callable[..., RedisStorage]
+
+
+@pytest.fixture
+def open_redis() -> Iterator[OpenRedis]:
+    """``open_redis(url, sleep=..., namespace=..., initialize=True, **options)``; closed after the test."""
+    opened: list[RedisStorage] = []
+
+    def make(
+        url: str,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        namespace: str | None = None,
+        consistency: str | None = None,
+        initialize: bool = True,
+        **options: Any,
+    ) -> RedisStorage:
+        extra = {} if sleep is None else {"sleep": sleep}
+        store = RedisStorage(RedisConfig(url=url, **options), **extra)
+        store.configure(namespace=namespace, consistency=consistency)
+        opened.append(store)
+        if initialize:
+            store.initialize()
+        return store
+
+    yield make
+    for store in opened:
+        store.close()

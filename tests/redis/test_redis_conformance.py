@@ -1,0 +1,25 @@
+"""The shared conformance suite, run against a real Redis server."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from storage_core.storage import Storage
+from storage_core.testing import StorageContract, StorageFactory, config_factory
+
+
+class TestRedisContract(StorageContract):
+    @pytest.fixture
+    def storage_factory(self, redis_url: str) -> StorageFactory:
+        return config_factory({"backend": "redis", "redis": {"url": redis_url}})
+
+    @pytest.fixture(autouse=True)
+    def _raw_url(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+
+    def write_raw(self, store: Storage, key: str, data: bytes) -> None:
+        """Plant the bytes with a plain redis-py client, as a foreign writer would."""
+        full = f"{store.namespace}:{key}" if store.namespace else key
+        with redis.Redis.from_url(self.redis_url) as raw:
+            raw.set(full, data)
