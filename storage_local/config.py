@@ -44,6 +44,11 @@ class LocalConfig:
     def __post_init__(self) -> None:
         if not self.path:
             raise ConfigError("expected the path of a database file, got an empty string", field=f"{SECTION}.path")
+        if self.path.endswith(("/", os.sep)):
+            raise ConfigError(
+                f"{self.path!r} names a folder; add the database file's name, such as {self.path}state.db",
+                field=f"{SECTION}.path",
+            )
         if "\x00" in self.path:
             raise ConfigError("the path contains a NUL character", field=f"{SECTION}.path")
         if not (self.timeout >= 0 and math.isfinite(self.timeout)):

@@ -48,7 +48,6 @@ class ConnectionPool:
         with self._lock:
             if self._owned is None:
                 self._owned = []
-                self._slot = _Slot()
                 self._forked = False
 
     def reader(self) -> sqlite3.Connection:
@@ -75,6 +74,7 @@ class ConnectionPool:
         """Close every connection; later use raises ``StorageError``."""
         with self._lock:
             owned, self._owned = self._owned, None
+            self._slot = _Slot()  # so no thread finds its closed connection again
         for _, conn in owned or ():
             conn.close()
 
@@ -90,8 +90,8 @@ class ConnectionPool:
             self._close_orphans()
             conn = self._connect()
             self._owned.append((threading.current_thread(), conn))
-        self._slot.conn = conn
-        self._slot.level = None
+            slot = self._slot  # under the lock: close() swaps it
+            slot.conn, slot.level = conn, None
         return conn
 
     def _close_orphans(self) -> None:

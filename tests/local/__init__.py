@@ -1,0 +1,1 @@
+"""Tests of the local backend (a package, so module names never clash with tests/redis)."""
