@@ -64,3 +64,15 @@ class BulkContract(ContractBase):
         store.write_many({"a": 1, "b": 2})
         store.delete("a")
         assert store.read_many(["a", "b"]) == {"b": 2}
+
+    def test_bulk_calls_handle_thousands_of_keys(self, store: Storage) -> None:
+        # More keys than one SQL statement may bind or one command should carry.
+        items = {f"bulk-{i}": i for i in range(0, 5000, 2)}
+        store.write_many(items)
+        got = store.read_many(f"bulk-{i}" for i in range(5000))
+        assert got == items
+
+    def test_write_many_value_has_a_usable_version(self, store: Storage) -> None:
+        store.write_many({"a": 1, "b": 2})
+        store.write("a", 10, if_version=store.read_entry("a").version)
+        assert store.read_many(["a", "b"]) == {"a": 10, "b": 2}

@@ -197,6 +197,35 @@ class KeysContract(ContractBase):
         store.write("after", 1)
         assert store.read("after") == 1
 
+    def test_keys_with_unencodable_prefix_finds_nothing_or_refuses(self, store: Storage) -> None:
+        store.write("key", 1)
+        try:
+            found = list(store.keys("\ud800"))
+        except InvalidKey:
+            return
+        assert found == [], "no key can start with a lone surrogate"
+
+    def test_keys_with_prefix_longer_than_any_key_finds_nothing(self, store: Storage) -> None:
+        store.write("k" * 1024, 1)
+        assert list(store.keys("k" * 1025)) == []
+
+    def test_deleting_while_listing(self, store: Storage) -> None:
+        items = {f"doomed/{i:03d}": i for i in range(300)}
+        store.write_many({**items, "kept": 1})
+        seen = []
+        for key in store.keys("doomed/"):
+            seen.append(key)
+            assert store.delete(key) is True
+        assert sorted(seen) == sorted(items), "a key present throughout the listing must be yielded"
+        assert list(store.keys()) == ["kept"]
+
+    def test_writing_while_listing(self, store: Storage) -> None:
+        store.write_many({f"src/{i:03d}": i for i in range(300)})
+        for key in store.keys("src/"):
+            store.write(f"dst/{key}", store.read(key))
+        assert len(list(store.keys("dst/"))) == 300
+        assert store.read("dst/src/299") == 299
+
     def test_deleted_key_leaves_keys(self, store: Storage) -> None:
         store.write_many({"a": 1, "b": 2, "c": 3})
         store.delete("b")
