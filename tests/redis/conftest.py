@@ -148,3 +148,32 @@ def open_redis() -> Iterator[OpenRedis]:
     yield make
     for store in opened:
         store.close()
+
+
+def _wait_for_link(replica: RedisServer, timeout: float = 15.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    with replica.client() as raw:
+        while raw.info("replication").get("master_link_status") != "up":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the replica did not sync with its primary in time")
+            time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """A primary and one replica in sync, private to the test module."""
+    if REDIS_SERVER is None:
+        unavailable("the replication tests start their own primary and replica: they need redis-server on PATH")
+    base = tmp_path_factory.mktemp("replication")
+    primary = RedisServer(base / "primary", "--repl-diskless-sync-delay", "0").start()
+    replica = None
+    try:
+        replica = RedisServer(base / "replica", "--replicaof", "127.0.0.1", str(primary.port)).start()
+        _wait_for_link(replica)
+        yield primary, replica
+    finally:
+        if replica is not None:
+            replica.stop()
+        primary.stop()

@@ -132,6 +132,15 @@ class RedisServer:
         os.kill(self.pid, signal.SIGCONT)
 
     @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOPped for the duration of the block."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
+
+    @contextlib.contextmanager
     def client(self, **kwargs: Any) -> Iterator[redis.Redis]:
         """A raw redis-py client, to look at the server from outside the backend."""
         options: dict[str, Any] = {"password": self.password, "socket_timeout": 5, **kwargs}

@@ -35,6 +35,7 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     rx.TryAgainError,
     rx.ClusterDownError,
 )
+_RETRYABLE_TYPES = (rx.ConnectionError, rx.TimeoutError, *_TRANSIENT_TYPES)
 _TRANSIENT_CODES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY")
 _POOL_EMPTY = "No connection available."
 
@@ -69,7 +70,7 @@ def is_retryable(exc: BaseException) -> bool:
     """A lost or refused connection, a timeout, or a server state that passes."""
     if is_auth_error(exc) or is_pool_exhausted(exc) or is_tls_error(exc):
         return False
-    if isinstance(exc, rx.ConnectionError | rx.TimeoutError | _TRANSIENT_TYPES):
+    if isinstance(exc, _RETRYABLE_TYPES):
         return True
     return isinstance(exc, rx.ResponseError) and _code(exc) in _TRANSIENT_CODES
 
