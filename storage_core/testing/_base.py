@@ -39,6 +39,8 @@ class ContractBase:
     process_timeout: ClassVar[float] = 120.0
     # False for a backend whose data does not outlive close() (in memory, say).
     persistent: ClassVar[bool] = True
+    # Strings (passwords, tokens) in the factory's config that must never show in repr or errors.
+    secrets: ClassVar[tuple[str, ...]] = ()
 
     @pytest.fixture
     def storage_factory(self) -> StorageFactory:

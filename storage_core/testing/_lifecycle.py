@@ -90,6 +90,22 @@ class LifecycleContract(ContractBase):
         store.close()
         assert type(store).__name__ in repr(store)
 
+    def test_repr_and_errors_hide_secrets(self, store: Storage) -> None:
+        if not self.secrets:
+            pytest.skip("no secrets to look for (set `secrets` to the config's passwords)")
+        texts = [repr(store), str(store)]
+        with pytest.raises(StorageError) as missing:
+            store.read("absent")
+        texts.append(str(missing.value))
+        store.close()
+        texts.append(repr(store))
+        with pytest.raises(StorageError) as closed:
+            store.read("key")
+        texts.append(str(closed.value))
+        for secret in self.secrets:
+            leaks = [text for text in texts if secret in text]
+            assert not leaks, f"a secret shows in: {leaks}"
+
     def test_factory_is_picklable(self, storage_factory: StorageFactory) -> None:
         if not self.supports_processes:
             pytest.skip("the backend is not shared between processes (supports_processes = False)")

@@ -55,6 +55,9 @@ class StorageContract(
         spawned processes, ``update`` calls each, and seconds before they count as hung.
     ``persistent``
         False for a backend whose data does not outlive ``close()``.
+    ``secrets``
+        strings from the config (passwords, tokens) that must never appear in ``repr``
+        or in error messages; the check is skipped when empty.
 
     Hook: override ``write_raw(store, key, data)`` to plant non-JSON bytes the way a
     foreign writer would; by default it uses the backend's ``_write`` primitive.
