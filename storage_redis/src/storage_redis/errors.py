@@ -28,6 +28,8 @@ _AUTH_TYPES: tuple[type[BaseException], ...] = (
 )
 # Error codes that arrive as a plain ResponseError in some paths (inside scripts, say).
 _AUTH_CODES = ("NOAUTH", "WRONGPASS", "NOPERM")
+# An ACL refusal met inside a Lua script comes back as a plain script error.
+_AUTH_IN_SCRIPT = ("The user executing the script can't",)
 # Server states that pass: a dataset loading, a busy script, a failover in progress.
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     rx.BusyLoadingError,
@@ -49,7 +51,9 @@ def is_auth_error(exc: BaseException) -> bool:
     """The server refused our credentials or permissions: never retried."""
     if isinstance(exc, _AUTH_TYPES):
         return True
-    return isinstance(exc, rx.ResponseError) and _code(exc) in _AUTH_CODES
+    if not isinstance(exc, rx.ResponseError):
+        return False
+    return _code(exc) in _AUTH_CODES or str(exc).startswith(_AUTH_IN_SCRIPT)
 
 
 def is_pool_exhausted(exc: BaseException) -> bool:
