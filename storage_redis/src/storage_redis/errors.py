@@ -37,7 +37,7 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     rx.TryAgainError,
     rx.ClusterDownError,
 )
-_RETRYABLE_TYPES = (rx.ConnectionError, rx.TimeoutError, *_TRANSIENT_TYPES)
+_RETRYABLE_TYPES: tuple[type[BaseException], ...] = (rx.ConnectionError, rx.TimeoutError, *_TRANSIENT_TYPES)
 _TRANSIENT_CODES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY")
 _POOL_EMPTY = "No connection available."
 
