@@ -27,6 +27,8 @@ import redis
 
 REDIS_SERVER = shutil.which("redis-server")
 READY = "Ready to accept connections"
+# What the raw client of ``commandstats``/``reset_stats`` itself sends.
+_OBSERVER = frozenset({"hello", "info", "config|resetstat"})
 
 
 def free_port() -> int:
@@ -148,10 +150,11 @@ class RedisServer:
             yield raw
 
     def commandstats(self) -> dict[str, int]:
-        """Calls per command since the last ``CONFIG RESETSTAT``."""
+        """Calls per command since the last ``CONFIG RESETSTAT``, less the observer's own."""
         with self.client() as raw:
             stats = raw.info("commandstats")
-        return {name.removeprefix("cmdstat_"): int(values["calls"]) for name, values in stats.items()}
+        calls = {name.removeprefix("cmdstat_"): int(values["calls"]) for name, values in stats.items()}
+        return {name: n for name, n in calls.items() if name not in _OBSERVER}
 
     def reset_stats(self) -> None:
         with self.client() as raw:

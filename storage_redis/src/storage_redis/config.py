@@ -234,7 +234,8 @@ class RedisConfig:
             if field.name == "url":
                 shown.append(f"url={self.redacted_url!r}")
             elif field.metadata.get("secret"):
-                shown.append(f"{field.name}={'***' if value else None!r}")
+                if value:
+                    shown.append(f"{field.name}='***'")
             elif value != field.default:
                 shown.append(f"{field.name}={value!r}")
         return f"RedisConfig({', '.join(shown)})"
