@@ -166,7 +166,7 @@ class ConcurrencyContract(ContractBase):
             hung = [p.pid for p in processes if p.is_alive()]
             assert not hung, f"worker processes {hung} did not finish within {self.process_timeout}s"
             failed = [p.exitcode for p in processes if p.exitcode != 0]
-            assert not failed, f"worker processes failed with exit codes {failed}; see their stderr above"
+            assert not failed, f"workers failed with exit codes {failed}; their tracebacks are in the captured stderr"
         finally:
             for process in processes:
                 if process.is_alive():

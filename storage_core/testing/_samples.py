@@ -77,6 +77,8 @@ INVALID_VALUES: dict[str, Any] = {
     "uuid": UUID(int=1),
     "decimal": Decimal("1.5"),
     "complex": 1j,
+    "lone-surrogate-str": "\ud800",
+    "lone-surrogate-dict-key": {"\udcff": 1},
 }
 
 # Not keys: InvalidKey (also a ValueError) from every method that takes one.

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 
 from storage_core.errors import VersionConflict
+from storage_core.storage import Storage
 from storage_core.testing.factories import StorageFactory
 
 
@@ -34,9 +35,18 @@ class Job:
     me: str = ""
 
 
+def _open(job: Job, start: Barrier) -> Storage:
+    """The worker's own store; a failure breaks the barrier so the others stop waiting at once."""
+    try:
+        return job.factory(job.namespace)
+    except BaseException:
+        start.abort()
+        raise
+
+
 def increment(job: Job, start: Barrier, timeout: float) -> None:
     """Open a store of our own, wait for every worker, then increment the key ``count`` times."""
-    store = job.factory(job.namespace)
+    store = _open(job, start)
     try:
         start.wait(timeout)
         for _ in range(job.count):
@@ -47,7 +57,7 @@ def increment(job: Job, start: Barrier, timeout: float) -> None:
 
 def race_version(job: Job, start: Barrier, timeout: float) -> None:
     """Try one conditional write with the shared ``version``; a winner signs ``winners``."""
-    store = job.factory(job.namespace)
+    store = _open(job, start)
     try:
         start.wait(timeout)
         try:
