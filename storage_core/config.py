@@ -18,13 +18,13 @@ import yaml
 from storage_core.consistency import Consistency
 from storage_core.errors import ConfigError
 from storage_core.registry import INSTALL_HINTS, get_registry
+from storage_core.storage import check_namespace
 
 __all__ = ["DEFAULT_CONFIG_FILE", "StorageConfig", "expand_env", "load_config"]
 
 DEFAULT_CONFIG_FILE = "agent.yaml"
 _CORE_FIELDS = ("backend", "consistency", "namespace")
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_MAX_NAMESPACE = 256
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,10 @@ def _validate(document: Any, origin: str) -> StorageConfig:
         raise ConfigError(
             f"expected 'strong' or 'eventual', got {section.get('consistency')!r}", field="storage.consistency"
         ) from None
-    namespace = section.get("namespace") or ""
-    if not isinstance(namespace, str) or len(namespace) > _MAX_NAMESPACE:
-        raise ConfigError(f"expected a string of at most {_MAX_NAMESPACE} characters", field="storage.namespace")
+    try:
+        namespace = check_namespace(section.get("namespace") or "")
+    except ValueError as exc:
+        raise ConfigError(f"expected a short name such as 'fleet-a': {exc}", field="storage.namespace") from None
 
     known = set(get_registry().backends) | set(INSTALL_HINTS) | {backend}
     sections: dict[str, Mapping[str, Any]] = {}

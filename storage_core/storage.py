@@ -31,9 +31,10 @@ from storage_core.consistency import Consistency
 from storage_core.errors import InvalidKey, KeyNotFound, StorageError, VersionConflict
 from storage_core.versions import content_version
 
-__all__ = ["MAX_KEY_BYTES", "Entry", "Storage"]
+__all__ = ["MAX_KEY_BYTES", "MAX_NAMESPACE", "Entry", "Storage", "check_key", "check_namespace", "check_ttl"]
 
 MAX_KEY_BYTES = 1024
+MAX_NAMESPACE = 256
 # A str of at most this many code points cannot exceed MAX_KEY_BYTES in UTF-8.
 _SHORT_KEY = MAX_KEY_BYTES // 4
 
@@ -68,6 +69,25 @@ def check_key(key: object) -> str:
         if size > MAX_KEY_BYTES:
             raise InvalidKey(f"key is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}: {key!r:.80}")
     return key
+
+
+def check_namespace(namespace: object) -> str:
+    """Return *namespace* if usable as a key prefix, else raise ``ValueError`` saying why.
+
+    A ``:`` is refused because it ends the prefix: with it, namespace ``a`` and key
+    ``b:k`` would be the same stored key as namespace ``a:b`` and key ``k``.
+    """
+    if type(namespace) is not str:
+        raise ValueError(f"namespace must be a str, got {type(namespace).__name__}")
+    if ":" in namespace:
+        raise ValueError(f"namespace {namespace!r:.80} must not contain ':' (it separates the namespace from the key)")
+    if len(namespace) > MAX_NAMESPACE:
+        raise ValueError(f"namespace is {len(namespace)} characters; the limit is {MAX_NAMESPACE}")
+    try:
+        namespace.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"namespace {namespace!r:.80} is not valid Unicode (it holds a lone surrogate)") from None
+    return namespace
 
 
 def check_ttl(ttl: object) -> float | None:
@@ -119,9 +139,7 @@ class Storage(ABC):
         if self._open:
             raise StorageError(f"configure() {self!r} before initialize(), not while it is open")
         if namespace is not None:
-            if type(namespace) is not str:
-                raise ValueError(f"namespace must be a str, got {type(namespace).__name__}")
-            self._prefix = f"{namespace}:" if namespace else ""
+            self._prefix = f"{check_namespace(namespace)}:" if namespace else ""
         if consistency is not None:
             self._default_consistency = Consistency.parse(consistency)
         return self
@@ -307,6 +325,11 @@ class Storage(ABC):
         self._require_open()
         if type(prefix) is not str:
             raise InvalidKey(f"prefix must be a str, got {type(prefix).__name__}")
+        if not prefix.isascii():
+            try:
+                prefix.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidKey(f"prefix {prefix!r:.80} is not valid Unicode (it holds a lone surrogate)") from None
         return self._stripped(self._iter_keys(self._prefix + prefix))
 
     def _stripped(self, keys: Iterator[str]) -> Iterator[str]:

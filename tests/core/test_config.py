@@ -57,7 +57,7 @@ def test_a_full_file_is_read(tmp_path: Path) -> None:
 def test_environment_variables_are_expanded_after_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATE_DIR", "/srv/state")
     monkeypatch.setenv("EMPTY", "")
-    monkeypatch.setenv("NS", "x: [not, yaml]")
+    monkeypatch.setenv("NS", "x [not, yaml]")
     monkeypatch.delenv("UNSET_VAR", raising=False)
     path = write(
         tmp_path / "agent.yaml",
@@ -72,7 +72,7 @@ def test_environment_variables_are_expanded_after_parsing(tmp_path: Path, monkey
         """,
     )
     options = load_config(path).options_for("local")
-    assert load_config(path).namespace == "x: [not, yaml]"
+    assert load_config(path).namespace == "x [not, yaml]"
     assert options == {
         "path": "/srv/state/a.db",
         "other": "fallback",
@@ -134,8 +134,9 @@ def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
         ("storage: [1, 2]\n", "storage", "expected a mapping, got list"),
         ("storage:\n  backend: 3\n", "storage.backend", "expected a backend name"),
         ("storage:\n  consistency: strongest\n", "storage.consistency", "expected 'strong' or 'eventual'"),
-        ("storage:\n  namespace: [a]\n", "storage.namespace", "expected a string"),
-        ("storage:\n  namespace: " + "n" * 300 + "\n", "storage.namespace", "at most 256"),
+        ("storage:\n  namespace: [a]\n", "storage.namespace", "namespace must be a str, got list"),
+        ("storage:\n  namespace: " + "n" * 300 + "\n", "storage.namespace", "the limit is 256"),
+        ("storage:\n  namespace: fleet:a\n", "storage.namespace", "must not contain ':'"),
         ("storage:\n  consistancy: strong\n", "storage", "unknown field 'consistancy'"),
         ("storage:\n  locall:\n    path: x\n", "storage", "unknown field 'locall'"),
         ("storage:\n  local: /a/path\n", "storage.local", "expected a mapping of local options"),

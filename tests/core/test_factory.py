@@ -81,3 +81,12 @@ def test_configure_is_refused_while_open(tmp_path: Path) -> None:
         pytest.raises(StorageError, match=r"before initialize\(\)"),
     ):
         store.configure(namespace="late")
+
+
+@pytest.mark.parametrize(
+    ("namespace", "message"),
+    [("a:b", "must not contain ':'"), ("n" * 257, "the limit is 256"), (3, "must be a str"), ("\ud800", "lone")],
+)
+def test_a_namespace_override_is_checked_like_the_config(tmp_path: Path, namespace: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_storage({"local": {"path": str(tmp_path / "s.db")}}, namespace=namespace)  # type: ignore[arg-type]
