@@ -106,11 +106,10 @@ class LocalStorage(Storage):
         self._pool.open()
         try:
             self._prepare_schema(self._pool.reader())
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             self._pool.close()
-            raise self._failure(exc) from exc
-        except BaseException:
-            self._pool.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._failure(exc) from exc
             raise
 
     def _prepare_schema(self, conn: sqlite3.Connection) -> None:
@@ -280,11 +279,11 @@ class LocalStorage(Storage):
 
 def _rollback(conn: sqlite3.Connection) -> None:
     """End the open transaction, if any, keeping the error that got us here."""
-    if conn.in_transaction:
-        try:
+    try:
+        if conn.in_transaction:
             conn.execute("ROLLBACK")
-        except sqlite3.Error as exc:
-            log.debug("rollback failed: %s", exc)
+    except sqlite3.Error as exc:  # closed, say: SQLite ends the transaction itself then
+        log.debug("rollback failed: %s", exc)
 
 
 def _upper_bound(prefix: str) -> str | None:

@@ -52,8 +52,7 @@ def _make_dirs(folder: str, path: str) -> None:
     if not folder or os.path.isdir(folder):
         return
     parent = os.path.dirname(folder)
-    if parent != folder:
-        _make_dirs(parent, path)
+    _make_dirs(parent, path)  # ends at "/", which exists
     try:
         os.mkdir(folder, DIR_MODE)
     except FileExistsError:

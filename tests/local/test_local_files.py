@@ -163,3 +163,20 @@ def test_bad_config_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         open_storage({"backend": "local", "local": {"path": str(tmp_path / "x.db"), "timeout": "soon"}})
     assert listing(tmp_path) == set()
+
+
+def test_a_folder_made_meanwhile_by_another_process_is_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_store: MakeStore
+) -> None:
+    real_mkdir = os.mkdir
+
+    def another_process_wins(path: str, mode: int = 0o777) -> None:
+        real_mkdir(path, 0o755)  # the other process got there first, with its own mode
+        real_mkdir(path, mode)  # ours then finds it made: FileExistsError
+
+    monkeypatch.setattr(os, "mkdir", another_process_wins)
+    store = make_store(tmp_path / "racy" / "state.db")
+    monkeypatch.undo()
+    store.write("k", 1)
+    assert store.read("k") == 1
+    assert mode(tmp_path / "racy") == 0o755  # not ours to change

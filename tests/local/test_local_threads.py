@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -124,3 +126,65 @@ def test_many_stores_on_one_file_see_each_other(make_store: MakeStore) -> None:
     assert second.read("k") == "from first"  # EVENTUAL is visible to every reader at once
     second.delete("k")
     assert not first.exists("k")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.read("k"),
+        lambda s: s.exists("k"),
+        lambda s: s.write("k", 2),
+        lambda s: s.write("k", 2, if_version="0" * 40),
+        lambda s: s.update("k", lambda v: v + 1),
+        lambda s: s.delete("k"),
+        lambda s: list(s.keys()),
+        lambda s: s.read_many(["k", "j"]),
+        lambda s: s.write_many({"k": 2, "j": 3}),
+        lambda s: s.ping(),
+    ],
+    ids=["read", "exists", "write", "write_if", "update", "delete", "keys", "read_many", "write_many", "ping"],
+)
+def test_every_primitive_reports_sqlite_failures(store: LocalStorage, call: Callable[[LocalStorage], object]) -> None:
+    store.write("k", 1)
+    store._pool.reader().close()  # as if close() ran in another thread mid-call
+    with pytest.raises(StorageError, match=r"was closed while in use \(Cannot operate on a closed database"):
+        call(store)
+
+
+def test_rollback_of_a_closed_connection_keeps_quiet(db_path: Path) -> None:
+    from storage_local.backend import _rollback
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.close()
+    _rollback(conn)  # must not replace the error being raised with its own
+
+
+def test_a_pool_forgets_inherited_connections(store: LocalStorage, open_fds: Callable[[], int]) -> None:
+    from storage_local import connections
+
+    store.write("k", 1)
+    inherited = len(connections._INHERITED)
+    store._pool.open()  # already open: a no-op
+    connections._after_fork(weakref.ref(store._pool))  # what runs in a child after fork()
+    try:
+        assert len(connections._INHERITED) == inherited + 1
+        assert open_fds() > 0  # kept open: closing them in a child could upset the parent's locks
+        with pytest.raises(StorageError, match="opened before this process was forked"):
+            store.read("k")
+        store.close()
+        store.initialize()  # a child may open the store afresh
+        assert store.read("k") == 1
+    finally:
+        for conn in connections._INHERITED[inherited:]:
+            conn.close()
+        del connections._INHERITED[inherited:]
+
+
+def test_the_fork_hook_ignores_a_collected_pool() -> None:
+    from storage_local.connections import ConnectionPool, _after_fork
+
+    pool = ConnectionPool(lambda: sqlite3.connect(":memory:"), "nowhere")
+    ref = weakref.ref(pool)
+    del pool
+    _after_fork(ref)
