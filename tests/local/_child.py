@@ -2,6 +2,7 @@
 
 ``write DB LEVEL START SIZE``: write k<START>, k<START+1>, ... (each value SIZE characters
 of padding between two copies of its number) and print each key once ``write`` returned.
+``levels DB LEVEL...``: for each level, print ``phase-LEVEL`` then write three keys at it.
 ``count DB N``: say ready, wait for a line on stdin, then increment ``counter`` N times.
 """
 
@@ -32,6 +33,11 @@ def main(mode: str, path: str, *args: str) -> None:
             sys.stdin.readline()  # every worker starts at once, when the parent says so
             for _ in range(int(args[0])):
                 store.update("counter", lambda v: v + 1, default=0)
+        elif mode == "levels":
+            for n, level in enumerate(args):
+                print(f"phase-{level}", flush=True)
+                for i in range(3):
+                    store.write(f"k{i}", [n, i], consistency=level)  # new bytes: SQLite skips no-op rewrites
         else:
             raise SystemExit(f"unknown mode {mode!r}")
 

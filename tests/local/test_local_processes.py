@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -87,3 +88,26 @@ def test_update_from_many_processes_loses_nothing(tmp_path: Path) -> None:
     with LocalStorage.from_options({"path": str(db)}) as store:
         assert store.read("counter") == 200
     assert integrity(db) == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to watch the fsyncs")
+def test_strong_writes_sync_before_returning_and_eventual_ones_do_not(tmp_path: Path) -> None:
+    log = tmp_path / "strace.log"
+    levels = ["strong", "eventual", "strong", "eventual"]
+    trace = ["strace", "-f", "-e", "trace=fsync,fdatasync,write", "-o", str(log)]
+    subprocess.run(
+        [*trace, sys.executable, CHILD, "levels", str(tmp_path / "state.db"), *levels],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    syncs: dict[int, int] = {}
+    phase = -1
+    for line in log.read_text().splitlines():
+        if '"phase-' in line:
+            phase += 1
+            syncs[phase] = 0
+        elif "sync(" in line and phase >= 0:
+            syncs[phase] += 1
+    # The last phase also holds the checkpoint of close().
+    assert [syncs[0], syncs[1], syncs[2]] == [3, 0, 3], syncs
