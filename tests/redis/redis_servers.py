@@ -41,8 +41,11 @@ def free_port() -> int:
 class RedisServer:
     """One private redis-server process on 127.0.0.1."""
 
-    def __init__(self, workdir: Path, *args: str, port: int | None = None, tls: bool = False) -> None:
-        if REDIS_SERVER is None:
+    def __init__(
+        self, workdir: Path, *args: str, port: int | None = None, tls: bool = False, binary: str | None = None
+    ) -> None:
+        self.binary = binary or REDIS_SERVER
+        if self.binary is None:
             raise RuntimeError("redis-server is not on PATH")
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -66,10 +69,10 @@ class RedisServer:
         return self.process.pid
 
     def command(self) -> list[str]:
-        assert REDIS_SERVER is not None
+        assert self.binary is not None
         port = ["--port", "0", "--tls-port", str(self.port)] if self.tls else ["--port", str(self.port)]
         return [
-            REDIS_SERVER,
+            self.binary,
             *port,
             "--bind",
             "127.0.0.1",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from conftest import OpenRedis, ServerFactory
+from conftest import OpenRedis, ServerFactory, Sleeps
 from redis_servers import RedisServer
 from storage_redis.scripts import CAS
+from storage_redis.topology import Standalone
 
-from storage_core import Consistency, open_storage
+from storage_core import ConnectionFailed, Consistency, StorageError, open_storage
+from storage_redis import RedisConfig
 
 
 def test_values_are_plain_json_that_any_client_reads(server: RedisServer, open_redis: OpenRedis) -> None:
@@ -201,3 +203,25 @@ def test_consistency_levels_send_the_same_set_without_replicas(server: RedisServ
     stats = server.commandstats()
     assert stats["set"] == 2
     assert "wait" not in stats
+
+
+def test_a_full_server_says_so(server_factory: ServerFactory, open_redis: OpenRedis) -> None:
+    server = server_factory("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    store = open_redis(server.url, sleep=Sleeps())
+    store.write("big0", "x" * 100_000)
+    with pytest.raises(StorageError, match="out of memory") as caught:
+        store.write_many({f"big{i}": "x" * 100_000 for i in range(1, 100)})
+    assert not isinstance(caught.value, ConnectionFailed)
+    assert store.read("big0") == "x" * 100_000, "reads still work"
+
+
+def test_the_connection_source_is_opened_before_use_and_closes_once() -> None:
+    source = Standalone(RedisConfig("redis://127.0.0.1:1/0"))
+    with pytest.raises(RuntimeError, match="not open"):
+        source.primary()
+    source.open()
+    assert source.primary() is source.primary()
+    source.close()
+    source.close()
+    with pytest.raises(RuntimeError, match="not open"):
+        source.primary()

@@ -21,7 +21,7 @@ from redis import exceptions as rx
 from redis_servers import Proxy, RedisServer, SilentServer, SlammingServer, free_port
 from storage_redis.errors import maybe_applied
 
-from storage_core import AuthenticationFailed, ConnectionFailed, StorageError, VersionConflict
+from storage_core import AuthenticationFailed, ConnectionFailed, KeyNotFound, StorageError, VersionConflict
 from storage_core.testing import fresh_namespace
 from storage_redis import PoolExhausted, RedisStorage
 
@@ -385,6 +385,18 @@ def test_with_retry_runs_any_operation_under_the_policy(redis_url: str, open_red
 
     def bug() -> None:
         raise ZeroDivisionError
+
+    def ours() -> None:
+        raise KeyNotFound("k")
+
+    with pytest.raises(KeyNotFound):
+        store.with_retry(ours)
+
+    def too_many() -> None:
+        raise rx.MaxConnectionsError("Too many connections")
+
+    with pytest.raises(PoolExhausted):
+        store.with_retry(too_many)
 
     with pytest.raises(ZeroDivisionError):
         store.with_retry(bug)

@@ -275,21 +275,19 @@ class RedisStorage(Storage):
     def _confirm(self, acks: Any, key: str | None) -> None:
         """Raise ConsistencyError when WAIT/WAITAOF counted fewer acknowledgements than asked."""
         config = self._config
-        if config.wait_aof:
-            local, replicas = acks
-            if local >= 1 and replicas >= config.wait_replicas:
-                return
-            short = f"the primary's AOF fsync {'confirmed' if local >= 1 else 'not confirmed'}, "
-        else:
-            replicas = acks
-            if replicas >= config.wait_replicas:
-                return
-            short = ""
+        local, replicas = acks if config.wait_aof else (1, acks)
+        missing = []
+        if local < 1:
+            missing.append("the primary did not confirm its AOF fsync")
+        if replicas < config.wait_replicas:
+            missing.append(f"only {replicas} of {config.wait_replicas} replicas acknowledged it")
+        if not missing:
+            return
         what = f"the write to key {key!r}" if key is not None else "the batch write"
         raise ConsistencyError(
-            f"{what} is applied on the primary ({self._where}) and will not be rolled back, but {short}only "
-            f"{replicas} of {config.wait_replicas} replicas acknowledged it within {config.wait_timeout_ms} ms; "
-            "check the replicas (INFO replication) or lower wait_replicas"
+            f"{what} is applied on the primary ({self._where}) and will not be rolled back, but "
+            f"{' and '.join(missing)} within {config.wait_timeout_ms} ms; check the replicas "
+            "(INFO replication) and the server's disk, or lower wait_replicas/raise wait_timeout_ms"
         )
 
     def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:

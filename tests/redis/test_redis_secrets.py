@@ -1,0 +1,110 @@
+"""No password in any log line, ``repr``, ``str`` or error message, whatever goes wrong."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator
+
+import pytest
+from conftest import OpenRedis, ServerFactory, Sleeps
+
+from storage_core import AuthenticationFailed, ConfigError, ConnectionFailed, open_storage
+from storage_redis import RedisConfig, RedisStorage
+
+SECRET = "pa55-Hunter2-9f3a"
+WRONG = "wr0ng-Guess-77c1"
+
+
+def _texts(exc: BaseException) -> Iterator[str]:
+    """Everything an error shows: its message, its repr, its causes, the formatted traceback."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield str(seen)
+        yield repr(seen)
+        seen = seen.__cause__ or seen.__context__
+    yield "".join(traceback.format_exception(exc))
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> Iterator[str]:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    for record in caplog.records:
+        yield formatter.format(record)  # with any exc_info and stack
+        yield repr(record.args)
+
+
+def test_no_password_anywhere(
+    server_factory: ServerFactory, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, redis-py's included
+    server = server_factory("--requirepass", SECRET)
+    url = f"redis://:{SECRET}@127.0.0.1:{server.port}/0"
+    shown: list[str] = []
+
+    # Working stores: the password in the URL, or in the field.
+    in_url = open_redis(url, sleep=Sleeps(), max_retries=1)
+    in_field = open_redis(f"redis://127.0.0.1:{server.port}/0", password=SECRET, sleep=Sleeps(), max_retries=1)
+    for store in (in_url, in_field):
+        store.write("k", {"v": 1})
+        assert store.read("k") == {"v": 1}
+        shown += [repr(store), str(store), repr(store.config), str(store.config)]
+
+    # A wrong password, in the URL and in the field.
+    for bad in (
+        open_redis(url.replace(SECRET, WRONG), initialize=False, sleep=Sleeps()),
+        open_redis(url, password=WRONG, initialize=False, sleep=Sleeps()),
+    ):
+        with pytest.raises(AuthenticationFailed) as refused:
+            bad.initialize()
+        shown += _texts(refused.value)
+
+    # The server gone: retries logged, then ConnectionFailed.
+    server.kill()
+    with pytest.raises(ConnectionFailed) as gone:
+        in_url.read("k")
+    shown += _texts(gone.value)
+
+    # Config errors about URLs that hold the password.
+    for bad_url in (
+        f"redis://:{SECRET}@h:port/0",
+        f"redis://:{SECRET}@h/zero",
+        f"http://:{SECRET}@h/0",
+        f"redis://:{SECRET}@h/0?socket_timeout=1",
+        f"redis://:{SECRET}@h/0?db=x",
+        f"redis://h/0?password={SECRET}",
+    ):
+        with pytest.raises(ConfigError) as invalid:
+            RedisStorage.from_url(bad_url)
+        shown += _texts(invalid.value)
+    with pytest.raises(ConfigError) as invalid:
+        RedisStorage.from_options({"url": 6379, "password": SECRET, "ssl_password": 5})
+    shown += _texts(invalid.value)
+    with pytest.raises(ConfigError) as invalid:
+        RedisStorage.from_options({"url": {"not": SECRET}})
+    shown += _texts(invalid.value)
+    with pytest.raises(ConfigError) as invalid:
+        open_storage(f"redis://:{SECRET}@h:port/0")
+    shown += _texts(invalid.value)
+
+    shown += _logged(caplog)
+    assert any("Redis connection failed after 1 retries" in text for text in shown), "the logs were captured"
+    leaks = [text for text in shown if SECRET in text or WRONG in text]
+    assert leaks == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core: storage_core.redact.redact_url masks a password in the URL's userinfo but not in its query "
+    "(?password=...), and open_storage names the URL it read in its ConfigError",
+)
+def test_no_password_from_a_url_query_via_open_storage() -> None:
+    with pytest.raises(ConfigError) as invalid:
+        open_storage(f"redis://h/0?password={SECRET}")
+    assert SECRET not in str(invalid.value)
+
+
+def test_config_repr_never_shows_secrets() -> None:
+    config = RedisConfig(f"rediss://u:{SECRET}@h/0", password=SECRET, ssl_password=SECRET)
+    assert SECRET not in repr(config)
+    assert SECRET not in str(config)
+    assert SECRET not in repr(RedisStorage(config))
