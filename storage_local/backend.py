@@ -203,11 +203,6 @@ class LocalStorage(Storage):
     # -- many keys ----------------------------------------------------------------------
 
     def _iter_keys(self, prefix: str) -> Iterator[str]:
-        if not prefix.isascii():
-            try:
-                prefix.encode("utf-8")
-            except UnicodeEncodeError:
-                return  # a lone surrogate: no key can hold one
         upper = _upper_bound(prefix)
         bounds: tuple[str, ...] = (prefix,) if upper is None else (prefix, upper)
         statement = sql.keys_page(first=True, bounded=upper is not None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from storage_core import ConnectionFailed, Consistency, StorageError, VersionConflict
+from storage_core import ConnectionFailed, Consistency, InvalidKey, StorageError, VersionConflict
 from storage_core.versions import content_version
 from storage_local import LocalStorage
 
@@ -168,9 +168,9 @@ def test_keys_come_in_code_point_order_across_pages(store: LocalStorage) -> None
     assert list(store.keys("k04999")) == ["k04999"]
 
 
-def test_a_prefix_with_a_lone_surrogate_matches_nothing(store: LocalStorage) -> None:
-    store.write("a", 1)
-    assert list(store.keys("a\ud800")) == []
+def test_a_prefix_with_a_lone_surrogate_is_refused(store: LocalStorage) -> None:
+    with pytest.raises(InvalidKey, match="lone surrogate"):
+        store.keys("a\ud800")
 
 
 def test_keys_do_not_block_writers_between_pages(store: LocalStorage, make_store: MakeStore) -> None:
