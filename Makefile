@@ -23,6 +23,8 @@ test: $(BIN)/pip
 	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev
 	$(BIN)/coverage erase
 	$(BIN)/pytest --cov --cov-report=
+	# Child processes (process contention, crash tests) may finish writing after pytest-cov combined.
+	-$(BIN)/coverage combine --append --quiet
 	$(BIN)/coverage report --include='storage_core/*,storage_local/*' --fail-under=95
 	$(BIN)/coverage report --include='storage_redis/*' --fail-under=95
 
