@@ -180,3 +180,9 @@ def test_a_folder_made_meanwhile_by_another_process_is_fine(
     store.write("k", 1)
     assert store.read("k") == 1
     assert mode(tmp_path / "racy") == 0o755  # not ours to change
+
+
+def test_a_path_with_uri_characters_is_taken_literally(tmp_path: Path, make_store: MakeStore) -> None:
+    folder = tmp_path / "odd ?name#1 %41&mode=ro"
+    make_store(folder / "state.db").write("k", 1)
+    assert listing(folder) == {"state.db", "state.db-wal", "state.db-shm"}
