@@ -20,6 +20,7 @@ __all__ = ["decode", "encode"]
 # converting them to something that reads back as a different type.
 _OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _LEAVES = frozenset({str, bool, int, type(None)})
+_isfinite = math.isfinite
 
 
 def _refuse(obj: object) -> Any:
@@ -52,25 +53,29 @@ def decode(data: bytes, key: str) -> Any:
         ) from None
 
 
-def _is_exact(value: object) -> bool:
-    """True when JSON reads *value* back unchanged; the hot path, so no bookkeeping.
+def _is_exact(value: Any) -> bool:
+    """True when JSON reads *value* back unchanged; the hot path, so leaves are checked inline.
 
-    Only called after orjson succeeded, so the value is acyclic and of bounded depth.
+    Only called after orjson succeeded, so the value is acyclic and at most 255 levels
+    deep: the recursion is bounded.
     """
-    stack = [value]
-    while stack:
-        item = stack.pop()
+    kind = type(value)
+    if kind is dict:
+        items = value.values()
+    elif kind is list:
+        items = value
+    elif kind is float:
+        return _isfinite(value)
+    else:
+        return kind in _LEAVES
+    for item in items:
         kind = type(item)
-        if kind in _LEAVES:
+        if kind is str or kind is int or kind is bool or item is None:
             continue
         if kind is float:
-            if not math.isfinite(item):  # type: ignore[arg-type]
+            if not _isfinite(item):
                 return False
-        elif kind is dict:
-            stack.extend(item.values())  # type: ignore[attr-defined]
-        elif kind is list:
-            stack.extend(item)  # type: ignore[arg-type]
-        else:
+        elif not _is_exact(item):
             return False
     return True
 

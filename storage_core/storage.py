@@ -371,7 +371,11 @@ class Storage(ABC):
     # -- primitives a backend implements --------------------------------------------------
 
     def _connect(self) -> None:
-        """Open connections or files. Called by ``initialize()``; no-op by default."""
+        """Open connections or files. Called by ``initialize()``; no-op by default.
+
+        If it raises, it must release what it had opened: ``_close`` is called only after
+        a successful ``_connect`` (when ``_ping`` fails, or on ``close()``).
+        """
 
     def _close(self) -> None:
         """Release what ``_connect`` opened. No-op by default."""
