@@ -154,10 +154,13 @@ class RedisServer:
 
     def commandstats(self) -> dict[str, int]:
         """Calls per command since the last ``CONFIG RESETSTAT``, less the observer's own."""
+        return {name: n for name, n in self.commandstats_all().items() if name not in _OBSERVER}
+
+    def commandstats_all(self) -> dict[str, int]:
+        """Calls per command since the last ``CONFIG RESETSTAT`` (the INFO that reads them not yet counted)."""
         with self.client() as raw:
             stats = raw.info("commandstats")
-        calls = {name.removeprefix("cmdstat_"): int(values["calls"]) for name, values in stats.items()}
-        return {name: n for name, n in calls.items() if name not in _OBSERVER}
+        return {name.removeprefix("cmdstat_"): int(values["calls"]) for name, values in stats.items()}
 
     def reset_stats(self) -> None:
         with self.client() as raw:

@@ -44,6 +44,9 @@ def test_strong_writes_wait_for_the_aof_fsync_on_the_same_connection(
     client_of = lambda line: line.split("[", 1)[1].split("]", 1)[0]  # noqa: E731
     assert client_of(set_line) == client_of(lines[-1])
     assert '"WAITAOF" "1" "0" "1000"' in lines[-1]
+    aof_server.reset_stats()
+    store.ping()
+    assert "info" not in aof_server.commandstats_all(), "the server was checked once, at initialize()"
     store.update("k", lambda v: v + 1)
     store.write_many({"a": 1}, ttl=30)
     assert store.read_many(["k", "a"]) == {"k": 2, "a": 1}

@@ -110,6 +110,7 @@ class RedisStorage(Storage):
         elif config.wait_replicas:
             self._wait = ("WAIT", config.wait_replicas, config.wait_timeout_ms)
         self._client: Client
+        self._aof_checked = False
 
     # -- construction -------------------------------------------------------------------
 
@@ -219,6 +220,7 @@ class RedisStorage(Storage):
     def _connect(self) -> None:
         self._source.open()
         self._client = self._source.primary()
+        self._aof_checked = False
 
     def _close(self) -> None:
         self._source.close()
@@ -226,8 +228,9 @@ class RedisStorage(Storage):
     def _ping(self) -> None:
         client = self._client
         self._call(lambda _: client.execute_command("PING"))
-        if self._config.wait_aof:
-            self._check_waitaof()
+        if self._config.wait_aof and not self._aof_checked:
+            self._check_waitaof()  # once per initialize(), not on every ping()
+            self._aof_checked = True
 
     def _check_waitaof(self) -> None:
         client = self._client
