@@ -46,6 +46,16 @@ def test_keys_pages_with_scan_and_never_uses_keys(server: RedisServer, open_redi
     assert scans_for_the_first_key < stats["scan"], "a generator: the first key came before the last page"
 
 
+def test_a_listing_ends_when_the_store_closes(server: RedisServer, open_redis: OpenRedis) -> None:
+    store = open_redis(server.url, scan_count=5)
+    store.write_many({f"k{i}": i for i in range(50)})
+    keys = store.keys()
+    next(keys)
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        list(keys)
+
+
 def test_keys_yields_every_matching_key_once(server: RedisServer, open_redis: OpenRedis) -> None:
     store = open_redis(server.url, scan_count=7)
     store.write_many({f"task_{i:03}": i for i in range(95)} | {"other": 0, "task": 1})

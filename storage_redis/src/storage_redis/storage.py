@@ -392,6 +392,7 @@ class RedisStorage(Storage):
             return reply
 
         while True:
+            self._require_open()  # a listing outliving close() must not reopen the pool
             cursor, batch = self._call(page)
             for raw in batch:
                 try:
