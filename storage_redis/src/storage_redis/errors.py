@@ -40,6 +40,10 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 _RETRYABLE_TYPES: tuple[type[BaseException], ...] = (rx.ConnectionError, rx.TimeoutError, *_TRANSIENT_TYPES)
 _TRANSIENT_CODES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY")
 _POOL_EMPTY = "No connection available."
+# The non-blocking pools' error; redis-py added the class after 5.0.
+_MAX_CONNECTIONS: tuple[type[BaseException], ...] = tuple(
+    cls for cls in [getattr(rx, "MaxConnectionsError", None)] if isinstance(cls, type)
+)
 
 
 def _code(exc: BaseException) -> str:
@@ -58,7 +62,7 @@ def is_auth_error(exc: BaseException) -> bool:
 
 def is_pool_exhausted(exc: BaseException) -> bool:
     """The blocking pool had no free connection within its timeout."""
-    if isinstance(exc, rx.MaxConnectionsError):
+    if isinstance(exc, _MAX_CONNECTIONS):
         return True
     return type(exc) is rx.ConnectionError and str(exc) == _POOL_EMPTY
 
