@@ -242,9 +242,9 @@ def test_strong_waits_for_every_kind_of_write(
             "delete": lambda: store.delete("b"),
         }
         for name, operation in failing.items():
-            with pytest.raises(ConsistencyError, match="applied on the primary"):
+            with pytest.raises(ConsistencyError, match="applied on the primary") as caught:
                 operation()
-            assert name
+            assert caught.value, name
     with pytest.raises(ConsistencyError, match="the batch write"), replica.frozen():
         store.write_many({"z": 1})
 
