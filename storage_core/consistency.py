@@ -17,9 +17,13 @@ class Consistency(enum.StrEnum):
     @classmethod
     def parse(cls, value: object) -> Consistency:
         """Accept a member or its string value; anything else is a ``ValueError``."""
-        if isinstance(value, cls):
+        if type(value) is cls:
             return value
-        try:
-            return cls(value)  # type: ignore[arg-type]
-        except ValueError:
-            raise ValueError(f"consistency must be 'strong' or 'eventual' (or Consistency.*), got {value!r}") from None
+        # A plain dict lookup: Enum's own constructor costs more than the rest of a write call.
+        found = _BY_VALUE.get(value) if isinstance(value, str) else None
+        if found is None:
+            raise ValueError(f"consistency must be 'strong' or 'eventual' (or Consistency.*), got {value!r}")
+        return found
+
+
+_BY_VALUE: dict[str, Consistency] = {level.value: level for level in Consistency}

@@ -22,3 +22,17 @@ from storage_core.redact import redact_url
 def test_passwords_are_masked(url: str, shown: str) -> None:
     assert redact_url(url) == shown
     assert "s3cret" not in redact_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://h/0?password=s3cret", "redis://h/0?password=***"),
+        ("rediss://h/0?db=1&ssl_password=s3cret&protocol=3", "rediss://h/0?db=1&ssl_password=***&protocol=3"),
+        ("redis://u:s3cret@h/0?Password=s3cret#frag", "redis://u:***@h/0?Password=***#frag"),
+        ("memo://h?token=s3cret&api_key=s3cret", "memo://h?token=***&api_key=***"),
+        ("redis://h/0?db=2", "redis://h/0?db=2"),
+    ],
+)
+def test_passwords_in_the_query_are_masked(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

@@ -92,11 +92,6 @@ def test_no_password_anywhere(
     assert leaks == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: storage_core.redact.redact_url masks a password in the URL's userinfo but not in its query "
-    "(?password=...), and open_storage names the URL it read in its ConfigError; drop this marker once it does",
-)
 def test_no_password_from_a_url_query_via_open_storage() -> None:
     with pytest.raises(ConfigError) as invalid:
         open_storage(f"redis://h/0?password={SECRET}")
