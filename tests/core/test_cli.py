@@ -467,7 +467,7 @@ def test_an_unexpected_error_is_one_line_with_a_hint(run: Run, monkeypatch: pyte
 
 
 def test_debug_shows_log_records_and_without_it_they_stay_quiet(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = cli.open_storage
+    real_open = open_storage
 
     def logging_open(source: object) -> Storage:
         logging.getLogger("storage_test").warning("retrying redis://u:pw@h:1/0")

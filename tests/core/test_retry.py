@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pytest
 
 from storage_core.retry import ExponentialBackoff, RetryPolicy
@@ -101,6 +103,12 @@ def test_on_retry_sees_each_failure_with_its_delay() -> None:
     assert seen == [("a", 1, 0.01), ("b", 2, 0.02)]
 
 
+class BackoffArgs(TypedDict, total=False):
+    base: float
+    cap: float
+    jitter: float
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -109,7 +117,7 @@ def test_on_retry_sees_each_failure_with_its_delay() -> None:
         ({"jitter": 1.5}, "share between 0 and 1"),
     ],
 )
-def test_nonsense_backoffs_are_refused(kwargs: dict[str, float], message: str) -> None:
+def test_nonsense_backoffs_are_refused(kwargs: BackoffArgs, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ExponentialBackoff(**kwargs)
 

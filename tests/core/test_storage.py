@@ -15,7 +15,6 @@ import pytest
 from test_testing_kit import MemoryStorage
 
 from storage_core import Consistency, StorageError, VersionConflict
-from storage_core import storage as template
 
 
 class AlwaysLoses(MemoryStorage):
@@ -75,7 +74,7 @@ def test_a_failed_ping_closes_what_connect_opened() -> None:
 
 def test_update_gives_up_after_many_lost_races(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(template.time, "sleep", slept.append)
+    monkeypatch.setattr("storage_core.storage.time.sleep", slept.append)
     with AlwaysLoses(uuid4().hex) as store:
         with pytest.raises(VersionConflict, match="lost the race to other writers 100 times"):
             store.update("hot", lambda v: v + 1, default=0)

@@ -31,7 +31,7 @@ def kill_mid_run(db: Path, level: str, start: int, reported: int) -> list[str]:
     """Let a child write until it reported *reported* keys, SIGKILL it, return every key it reported."""
     child = spawn("write", db, level, start, PAD)
     assert child.stdout is not None
-    keys = []
+    keys: list[str] = []
     while len(keys) < reported:
         line = child.stdout.readline()
         assert line, f"the writer died on its own with exit code {child.wait()}"

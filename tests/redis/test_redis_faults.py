@@ -195,8 +195,8 @@ def test_ac4_server_that_never_answers_trips_the_socket_timeout(
 def locked(server_factory: ServerFactory) -> RedisServer:
     server = server_factory("--requirepass", "right-password")
     with server.client() as raw:
-        raw.execute_command("ACL", "SETUSER", "reader", "on", ">reader-pw", "~*", "+@read", "+@connection")
-        raw.execute_command(
+        raw.execute_command("ACL", "SETUSER", "reader", "on", ">reader-pw", "~*", "+@read", "+@connection")  # type: ignore[no-untyped-call]
+        raw.execute_command(  # type: ignore[no-untyped-call]
             "ACL", "SETUSER", "scripter", "on", ">scripter-pw", "~*", "+@read", "+@connection", "+evalsha", "+script"
         )
     return server
@@ -335,15 +335,16 @@ def test_without_the_lost_reply_flag_the_retry_would_be_a_false_conflict(
 
 def test_a_failure_to_connect_is_known_not_to_have_applied_anything() -> None:
     port = free_port()
-    with redis.Redis(port=port, retry=None) as dead, pytest.raises(rx.ConnectionError) as refused:
+    # redis-py annotates `retry: Retry`, yet its Connection takes None as Retry(NoBackoff(), 0): no retries.
+    with redis.Redis(port=port, retry=None) as dead, pytest.raises(rx.ConnectionError) as refused:  # type: ignore[arg-type]
         dead.ping()
     assert not maybe_applied(refused.value)
     with SilentServer() as silent:
-        with redis.Redis(port=silent.port, socket_timeout=0.1, retry=None) as mute, pytest.raises(rx.TimeoutError) as t:
+        with redis.Redis(port=silent.port, socket_timeout=0.1, retry=None) as mute, pytest.raises(rx.TimeoutError) as t:  # type: ignore[arg-type]
             mute.ping()
         assert maybe_applied(t.value), "a read timed out: the command may have run"
     with SlammingServer() as slam:
-        with redis.Redis(port=slam.port, retry=None) as cut, pytest.raises(rx.ConnectionError) as closed:
+        with redis.Redis(port=slam.port, retry=None) as cut, pytest.raises(rx.ConnectionError) as closed:  # type: ignore[arg-type]
             cut.ping()
         assert maybe_applied(closed.value)
 
