@@ -40,7 +40,8 @@ class ContractBase:
     # False for a backend whose data does not outlive close() (in memory, say).
     persistent: ClassVar[bool] = True
     # Strings (passwords, tokens) in the factory's config that must never show in repr or errors.
-    secrets: ClassVar[tuple[str, ...]] = ()
+    # Not a ClassVar: a subclass may learn them from a fixture and set them on the instance.
+    secrets: tuple[str, ...] = ()
 
     @pytest.fixture
     def storage_factory(self) -> StorageFactory:

@@ -19,9 +19,9 @@ class TestRedisContract(StorageContract):
     @pytest.fixture(autouse=True)
     def _raw_url(self, redis_url: str) -> None:
         self.redis_url = redis_url
-        # The session server has a password: the suite checks it never shows. The kit declares
-        # `secrets` a ClassVar, but this password is only known once the fixture has run.
-        self.secrets = tuple(filter(None, [urlsplit(redis_url).password]))  # type: ignore[misc]
+        # The session server has a password, known once the fixture has run: the suite checks
+        # it never shows.
+        self.secrets = tuple(filter(None, [urlsplit(redis_url).password]))
 
     def write_raw(self, store: Storage, key: str, data: bytes) -> None:
         """Plant the bytes with a plain redis-py client, as a foreign writer would."""
