@@ -25,6 +25,7 @@ from typing import Any
 
 import diskcache
 import orjson
+from samples import SHAPES
 
 from storage_core import Consistency
 from storage_core.codec import encode
@@ -33,27 +34,6 @@ from storage_local import LocalConfig, LocalStorage
 RAW_SCHEMA = "CREATE TABLE IF NOT EXISTS raw_kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
 RAW_READ = "SELECT value FROM raw_kv WHERE key = ?"
 RAW_UPSERT = "INSERT INTO raw_kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-
-
-def flat_state(i: int, rev: int) -> dict[str, Any]:
-    """A flat record of a few fields (about 80 bytes of JSON)."""
-    return {"agent": f"agent-{i % 7}", "step": i, "rev": rev, "status": "running", "score": i / 3}
-
-
-def nested_state(i: int, rev: int) -> dict[str, Any]:
-    """A typical agent record with a nested task list (about 400 bytes of JSON, 40 JSON values)."""
-    return {
-        "agent": f"agent-{i % 7}",
-        "step": i,
-        "rev": rev,
-        "status": "running",
-        "score": i / 3,
-        "tasks": [{"id": i * 10 + t, "name": f"task {t}", "done": t % 2 == 0} for t in range(8)],
-        "notes": None,
-    }
-
-
-SHAPES = {"nested": nested_state, "flat": flat_state}
 
 
 @dataclass
