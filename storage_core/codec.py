@@ -8,19 +8,21 @@ ints beyond 64 bits, cycles, unknown objects) and walk the value once for the re
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from storage_core.errors import SerializationError
 
-__all__ = ["decode", "encode"]
+__all__ = ["decode", "decode_found", "encode"]
 
 # Passthrough makes orjson hand these to ``default`` (which refuses) instead of
 # converting them to something that reads back as a different type.
 _OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _LEAVES = frozenset({str, bool, int, type(None)})
 _isfinite = math.isfinite
+_loads = orjson.loads
 
 
 def _refuse(obj: object) -> Any:
@@ -51,6 +53,18 @@ def decode(data: bytes, key: str) -> Any:
             f"the value stored at key {key!r} is not valid JSON ({exc}); "
             "it was not written through storage-core: overwrite or delete it"
         ) from None
+
+
+def decode_found(keys: Sequence[str], found: Sequence[bytes | None]) -> dict[str, Any]:
+    """Decode what a bulk read found (None: absent), keyed by *keys*; a bad value names its key.
+
+    The common case calls orjson directly per value: a wrapper per value was a fifth of a
+    100-key ``read_many`` on a warm server.
+    """
+    try:
+        return {k: _loads(data) for k, data in zip(keys, found, strict=True) if data is not None}
+    except orjson.JSONDecodeError:
+        return {k: decode(data, k) for k, data in zip(keys, found, strict=True) if data is not None}
 
 
 def _is_exact(value: Any) -> bool:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
 
-from storage_core.codec import decode, encode
+from storage_core.codec import decode, decode_found, encode
 from storage_core.consistency import Consistency
 from storage_core.errors import InvalidKey, KeyNotFound, StorageError, VersionConflict
 from storage_core.versions import content_version
@@ -340,12 +340,11 @@ class Storage(ABC):
     def read_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The values of those *keys* that exist, in one round trip where the backend allows."""
         self._require_open()
-        wanted = list(dict.fromkeys(check_key(k) for k in keys))
+        wanted = list(dict.fromkeys(map(check_key, keys)))
         if not wanted:
             return {}
         prefix = self._prefix
-        found = self._read_many([prefix + k for k in wanted])
-        return {k: decode(data, k) for k, data in zip(wanted, found, strict=True) if data is not None}
+        return decode_found(wanted, self._read_many([prefix + k for k in wanted] if prefix else wanted))
 
     def write_many(
         self,
