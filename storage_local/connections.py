@@ -8,7 +8,6 @@ Connections of threads that have ended are closed when the next one is opened.
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 import threading
@@ -24,6 +23,8 @@ __all__ = ["ConnectionPool"]
 # Connections inherited through fork(): SQLite forbids using them in the child, and
 # closing them there could disturb the parent's locks, so the child keeps them unused.
 _INHERITED: list[sqlite3.Connection] = []
+# Every live pool, for the one fork hook below (a hook per pool could never be removed).
+_POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
 
 
 class _Slot(threading.local):
@@ -41,7 +42,7 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._owned: list[tuple[threading.Thread, sqlite3.Connection]] | None = None  # None: closed
         self._forked = False
-        os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
+        _POOLS.add(self)
 
     def open(self) -> None:
         """Allow connections again, each thread starting afresh."""
@@ -111,7 +112,9 @@ class ConnectionPool:
         self._slot = _Slot()
 
 
-def _after_fork(ref: weakref.ref[ConnectionPool]) -> None:
-    pool = ref()
-    if pool is not None:
+def _after_fork() -> None:
+    for pool in list(_POOLS):
         pool._forget_inherited()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import threading
@@ -166,7 +167,7 @@ def test_a_pool_forgets_inherited_connections(store: LocalStorage, open_fds: Cal
     store.write("k", 1)
     inherited = len(connections._INHERITED)
     store._pool.open()  # already open: a no-op
-    connections._after_fork(weakref.ref(store._pool))  # what runs in a child after fork()
+    store._pool._forget_inherited()  # what the fork hook does for each live pool in a child
     try:
         assert len(connections._INHERITED) == inherited + 1
         assert open_fds() > 0  # kept open: closing them in a child could upset the parent's locks
@@ -181,10 +182,12 @@ def test_a_pool_forgets_inherited_connections(store: LocalStorage, open_fds: Cal
         del connections._INHERITED[inherited:]
 
 
-def test_the_fork_hook_ignores_a_collected_pool() -> None:
-    from storage_local.connections import ConnectionPool, _after_fork
+def test_the_fork_hook_holds_pools_weakly() -> None:
+    from storage_local.connections import _POOLS, ConnectionPool
 
     pool = ConnectionPool(lambda: sqlite3.connect(":memory:"), "nowhere")
+    assert pool in _POOLS
     ref = weakref.ref(pool)
     del pool
-    _after_fork(ref)
+    gc.collect()
+    assert ref() is None  # one hook for the process, and no store is kept alive by it
