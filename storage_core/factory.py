@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from storage_core.config import StorageConfig, load_config
 from storage_core.consistency import Consistency
@@ -14,7 +13,12 @@ from storage_core.redact import redact_url
 from storage_core.registry import get_registry
 from storage_core.storage import Storage
 
-__all__ = ["open_storage"]
+__all__ = ["is_url", "open_storage"]
+
+
+def is_url(source: object) -> bool:
+    """Whether *source* is a store URL (``scheme://...``) rather than a config file path."""
+    return isinstance(source, str) and "://" in source
 
 
 def open_storage(
@@ -33,13 +37,20 @@ def open_storage(
     Raises:
         ConfigError, BackendNotFound, ConnectionFailed, AuthenticationFailed
     """
-    if isinstance(source, str) and "://" in source:
-        scheme = urlsplit(source).scheme
+    if is_url(source):
+        assert isinstance(source, str)
+        scheme = source.partition("://")[0].lower()
         cls = get_registry().for_scheme(scheme).cls
         try:
             store: Storage = cls.from_url(source)
         except ConfigError as exc:
             raise exc.with_source(redact_url(source)) from None
+        except ValueError as exc:  # urllib's own complaints, e.g. "Invalid IPv6 URL"
+            raise ConfigError(
+                f"not a valid {scheme} URL ({exc}); check its form, and percent-encode special "
+                "characters in a password",
+                source=redact_url(source),
+            ) from None
         config = StorageConfig(backend=cls.name, source=redact_url(source))
     else:
         config = source if isinstance(source, StorageConfig) else load_config(source)

@@ -90,3 +90,10 @@ def test_configure_is_refused_while_open(tmp_path: Path) -> None:
 def test_a_namespace_override_is_checked_like_the_config(tmp_path: Path, namespace: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         open_storage({"local": {"path": str(tmp_path / "s.db")}}, namespace=namespace)  # type: ignore[arg-type]
+
+
+def test_a_malformed_url_is_a_config_error_naming_it_without_the_password() -> None:
+    with pytest.raises(ConfigError) as info:
+        open_storage("local://:s3cret@[::1/x.db")
+    assert "s3cret" not in str(info.value)
+    assert str(info.value).startswith("local://:***@[::1/x.db")

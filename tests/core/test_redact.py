@@ -16,7 +16,11 @@ from storage_core.redact import redact_url
         ("redis://agent@host:6379", "redis://agent:***@host:6379"),
         ("redis://host:6379/0", "redis://host:6379/0"),
         ("local:///var/lib/state.db", "local:///var/lib/state.db"),
-        ("redis://[::1", "<unparsable URL>"),
+        ("redis://[::1", "redis://[::1"),
+        ("redis://:Zm9v/YmFy+cXV4@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("redis://agent:a?b#c/d@h:1/0?db=1", "redis://agent:***@h:1/0?db=1"),
+        ("local:///srv/a@b/state.db", "local:///srv/a@b/state.db"),
+        ("not a url", "not a url"),
     ],
 )
 def test_passwords_are_masked(url: str, shown: str) -> None:
@@ -36,3 +40,7 @@ def test_passwords_are_masked(url: str, shown: str) -> None:
 )
 def test_passwords_in_the_query_are_masked(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_an_empty_authority_keeps_its_slashes() -> None:
+    assert redact_url("unix:///run/redis.sock?password=s3cret&db=1") == "unix:///run/redis.sock?password=***&db=1"
