@@ -99,21 +99,22 @@ def _validate(document: Any, origin: str) -> StorageConfig:
         raise ConfigError("no 'storage' section; add one (see config/agent.example.yaml)", field="storage")
     if not isinstance(section, Mapping):
         raise ConfigError(f"expected a mapping, got {type(section).__name__}", field="storage")
-    section = expand_env(section, "storage")
+    core = {name: expand_env(section[name], f"storage.{name}") for name in _CORE_FIELDS if name in section}
 
-    backend = section.get("backend", "local")
+    backend = core.get("backend", "local")
     if not isinstance(backend, str) or not backend:
         raise ConfigError(
             f"expected a backend name such as 'local' or 'redis', got {backend!r}", field="storage.backend"
         )
     try:
-        consistency = Consistency.parse(section.get("consistency", Consistency.STRONG))
+        consistency = Consistency.parse(core.get("consistency", Consistency.STRONG))
     except ValueError:
         raise ConfigError(
-            f"expected 'strong' or 'eventual', got {section.get('consistency')!r}", field="storage.consistency"
+            f"expected 'strong' or 'eventual', got {core.get('consistency')!r}", field="storage.consistency"
         ) from None
+    namespace = core.get("namespace")
     try:
-        namespace = check_namespace(section.get("namespace") or "")
+        namespace = check_namespace("" if namespace is None else namespace)
     except ValueError as exc:
         raise ConfigError(f"expected a short name such as 'fleet-a': {exc}", field="storage.namespace") from None
 
@@ -129,6 +130,10 @@ def _validate(document: Any, origin: str) -> StorageConfig:
             raise ConfigError(
                 f"expected a mapping of {name} options, got {type(options).__name__}", field=f"storage.{name}"
             )
+        # Only the selected backend's section is expanded: an operator may keep a redis
+        # section whose ${REDIS_PASSWORD} is unset on hosts that run the local backend.
+        if name == backend:
+            options = expand_env(options, f"storage.{name}")
         sections[name] = MappingProxyType(dict(options or {}))
     return StorageConfig(backend, consistency, namespace, MappingProxyType(sections), origin)
 

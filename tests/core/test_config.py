@@ -85,7 +85,9 @@ def test_an_unset_variable_without_default_names_it_and_the_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REDIS_PASSWORD", raising=False)
-    path = write(tmp_path / "agent.yaml", "storage:\n  redis:\n    url: redis://:${REDIS_PASSWORD}@h:6379/0\n")
+    path = write(
+        tmp_path / "agent.yaml", "storage:\n  backend: redis\n  redis:\n    url: redis://:${REDIS_PASSWORD}@h:6379/0\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     message = str(info.value)
@@ -135,6 +137,8 @@ def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
         ("storage:\n  backend: 3\n", "storage.backend", "expected a backend name"),
         ("storage:\n  consistency: strongest\n", "storage.consistency", "expected 'strong' or 'eventual'"),
         ("storage:\n  namespace: [a]\n", "storage.namespace", "namespace must be a str, got list"),
+        ("storage:\n  namespace: 0\n", "storage.namespace", "namespace must be a str, got int"),
+        ("storage:\n  namespace: false\n", "storage.namespace", "namespace must be a str, got bool"),
         ("storage:\n  namespace: " + "n" * 300 + "\n", "storage.namespace", "the limit is 256"),
         ("storage:\n  namespace: fleet:a\n", "storage.namespace", "must not contain ':'"),
         ("storage:\n  consistancy: strong\n", "storage", "unknown field 'consistancy'"),
@@ -183,3 +187,21 @@ def test_the_config_error_message_puts_source_and_field_first() -> None:
     assert str(error) == "agent.yaml: storage.local.timeout: expected a number"
     assert str(ConfigError("plain")) == "plain"
     assert error.with_source("other.yaml").source == "agent.yaml"
+
+
+def test_only_the_selected_backends_section_needs_its_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
+    path = write(
+        tmp_path / "agent.yaml",
+        "storage:\n  backend: local\n  redis:\n    url: redis://:${REDIS_PASSWORD}@h:6379/0\n",
+    )
+    config = load_config(path)
+    assert config.options_for("redis") == {"url": "redis://:${REDIS_PASSWORD}@h:6379/0"}  # kept unexpanded
+    with pytest.raises(ConfigError, match="REDIS_PASSWORD is not set"):
+        load_config({"backend": "redis", "redis": {"url": "redis://:${REDIS_PASSWORD}@h:6379/0"}})
+
+
+def test_a_null_namespace_means_none() -> None:
+    assert load_config({"namespace": None}).namespace == ""
