@@ -132,9 +132,8 @@ def _validate(document: Any, origin: str) -> StorageConfig:
             )
         # Only the selected backend's section is expanded: an operator may keep a redis
         # section whose ${REDIS_PASSWORD} is unset on hosts that run the local backend.
-        if name == backend:
-            options = expand_env(options, f"storage.{name}")
-        sections[name] = MappingProxyType(dict(options or {}))
+        selected = expand_env(options, f"storage.{name}") if name == backend else options
+        sections[name] = MappingProxyType(dict(selected or {}))
     return StorageConfig(backend, consistency, namespace, MappingProxyType(sections), origin)
 
 
