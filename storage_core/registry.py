@@ -11,14 +11,17 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from storage_core import hookspecs
 from storage_core.errors import BackendNotFound, PluginError
 from storage_core.storage import Storage
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = ["DISABLE_PLUGINS_ENV", "BackendInfo", "Registry", "available_backends", "get_registry"]
 
@@ -52,7 +55,7 @@ def _canonical(dist_name: str) -> str:
 class Registry:
     """Backends by name and by URL scheme; a read-only view once loaded."""
 
-    def __init__(self, entry_points: list[metadata.EntryPoint] | None = None) -> None:
+    def __init__(self, entry_points: list[EntryPoint] | None = None) -> None:
         self._entry_points = entry_points
         self._lock = threading.Lock()
         self._backends: Mapping[str, BackendInfo] | None = None
@@ -97,18 +100,40 @@ class Registry:
     def _load(self) -> dict[str, BackendInfo]:
         manager = pluggy.PluginManager(hookspecs.PROJECT)
         manager.add_hookspecs(hookspecs)
+        sources = self._register_plugins(manager)
+        try:
+            manager.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"the storage plugin {manager.get_name(exc.plugin)!r} implements a hook storage-core does not have: "
+                f"{exc}; fix or uninstall it, or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
+            ) from None
+        return _collect_backends(manager, sources)
+
+    def _register_plugins(self, manager: pluggy.PluginManager) -> dict[str, tuple[str, str]]:
+        """Load each entry point's module into *manager*; map plugin name -> (distribution, version)."""
         only_first_party = os.environ.get(DISABLE_PLUGINS_ENV, "").strip().lower() in ("1", "true", "yes")
         entry_points = self._entry_points
         if entry_points is None:
+            from importlib import metadata  # noqa: PLC0415 - here only: it is a fifth of import time
+
             entry_points = list(metadata.entry_points(group=hookspecs.PROJECT))
         sources: dict[str, tuple[str, str]] = {}
+        targets: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, module)
         for ep in entry_points:
             dist = ep.dist
             dist_name = _canonical(dist.name) if dist is not None else "unknown"
             if only_first_party and dist_name not in FIRST_PARTY:
                 continue
-            if manager.get_plugin(ep.name) is not None:
-                continue  # the same distribution seen twice on sys.path
+            if ep.name in targets:
+                if targets[ep.name] == (dist_name, ep.value):
+                    continue  # the same distribution seen twice on sys.path
+                first_dist, first_value = targets[ep.name]
+                raise PluginError(
+                    f"two storage plugins are named {ep.name!r}: {first_value} from {first_dist} and "
+                    f"{ep.value} from {dist_name}; uninstall one"
+                )
+            targets[ep.name] = (dist_name, ep.value)
             try:
                 plugin = ep.load()
             except Exception as exc:
@@ -120,38 +145,47 @@ class Registry:
                 manager.register(plugin, name=ep.name)
             except pluggy.PluginValidationError as exc:
                 raise PluginError(f"the storage plugin {ep.name!r} from {dist_name} is invalid: {exc}") from None
-            sources[ep.name] = (dist_name, dist.version if dist is not None else "unknown")
-        try:
-            manager.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(
-                f"the storage plugin {manager.get_name(exc.plugin)!r} implements a hook storage-core does not have: "
-                f"{exc}; fix or uninstall it, or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
-            ) from None
-
-        backends: dict[str, BackendInfo] = {}
-        for plugin_name, (dist_name, version) in sources.items():
-            plugin = manager.get_plugin(plugin_name)
-            others = [p for p in manager.get_plugins() if p is not plugin]
-            caller = manager.subset_hook_caller("storage_register_backends", remove_plugins=others)
-            found: list[type[Storage]] = []
-            caller(register=found.append)
-            if not found:
-                where = plugin.__file__ if isinstance(plugin, ModuleType) else plugin
+            except ValueError:  # pluggy: this module is already registered under another name
                 raise PluginError(
-                    f"the storage plugin {plugin_name!r} from {dist_name} ({where}) registered no backend: "
-                    "its storage_register_backends hook must call register(BackendClass)"
+                    f"the storage plugin {ep.name!r} from {dist_name} points at {ep.value}, which the plugin "
+                    f"{manager.get_name(plugin)!r} already registered; each module may be advertised once"
+                ) from None
+            sources[ep.name] = (dist_name, dist.version if dist is not None else "unknown")
+        return sources
+
+
+def _collect_backends(manager: pluggy.PluginManager, sources: dict[str, tuple[str, str]]) -> dict[str, BackendInfo]:
+    """Call each plugin's hook on its own, so a plugin that registers nothing is named."""
+    backends: dict[str, BackendInfo] = {}
+    schemes: dict[str, str] = {}  # URL scheme -> backend name
+    for plugin_name, (dist_name, version) in sources.items():
+        plugin = manager.get_plugin(plugin_name)
+        others = [p for p in manager.get_plugins() if p is not plugin]
+        caller = manager.subset_hook_caller("storage_register_backends", remove_plugins=others)
+        found: list[type[Storage]] = []
+        caller(register=found.append)
+        if not found:
+            where = plugin.__file__ if isinstance(plugin, ModuleType) else plugin
+            raise PluginError(
+                f"the storage plugin {plugin_name!r} from {dist_name} ({where}) registered no backend: "
+                "its storage_register_backends hook must call register(BackendClass)"
+            )
+        for cls in found:
+            _check_backend_class(cls, plugin_name)
+            if cls.name in backends:
+                raise PluginError(
+                    f"two plugins register a storage backend named {cls.name!r}: "
+                    f"{backends[cls.name].distribution} and {dist_name}; uninstall one"
                 )
-            for cls in found:
-                _check_backend_class(cls, plugin_name)
-                if cls.name in backends:
-                    first = backends[cls.name]
+            for scheme in cls.url_schemes:
+                if scheme in schemes:
                     raise PluginError(
-                        f"two plugins register a storage backend named {cls.name!r}: "
-                        f"{first.distribution} and {dist_name}; uninstall one"
+                        f"the storage backends {schemes[scheme]!r} and {cls.name!r} ({dist_name}) both claim "
+                        f"URLs of scheme {scheme!r}; uninstall one"
                     )
-                backends[cls.name] = BackendInfo(cls.name, cls, dist_name, version, tuple(cls.url_schemes))
-        return backends
+                schemes[scheme] = cls.name
+            backends[cls.name] = BackendInfo(cls.name, cls, dist_name, version, tuple(cls.url_schemes))
+    return backends
 
 
 def _check_backend_class(cls: object, plugin_name: str) -> None:

@@ -183,3 +183,36 @@ def test_importing_the_package_loads_no_plugin() -> None:
     code = "import sys, storage_core; print(any(m.startswith(('storage_local', 'storage_redis')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_two_distributions_with_one_plugin_name_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (local,) = [ep for ep in metadata.entry_points(group="storage_core") if ep.name == "local"]
+    module = install_plugin(tmp_path, monkeypatch, "storage-memo", plugin_registering("memo"))
+    impostor = metadata.EntryPoint(name="local", value=module, group="storage_core")
+    with pytest.raises(PluginError, match=r"two storage plugins are named 'local': storage_local.plugin"):
+        dict(Registry(entry_points=[local, impostor]).backends)
+
+
+def test_the_same_entry_point_seen_twice_is_loaded_once() -> None:
+    (local,) = [ep for ep in metadata.entry_points(group="storage_core") if ep.name == "local"]
+    assert list(Registry(entry_points=[local, local]).backends) == ["local"]
+
+
+def test_one_module_advertised_under_two_names_is_an_error() -> None:
+    (local,) = [ep for ep in metadata.entry_points(group="storage_core") if ep.name == "local"]
+    alias = metadata.EntryPoint(name="local2", value=local.value, group="storage_core")
+    with pytest.raises(PluginError, match=r"'local2' .* points at storage_local.plugin, which the plugin 'local'"):
+        dict(Registry(entry_points=[local, alias]).backends)
+
+
+def test_two_backends_claiming_one_url_scheme_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = plugin_registering("memo").replace('url_schemes = ("memo",)', 'url_schemes = ("local",)')
+    install_plugin(tmp_path, monkeypatch, "storage-memo", body)
+    with pytest.raises(PluginError, match=r"both claim URLs of scheme 'local'"):
+        dict(Registry().backends)
+
+
+def test_importing_the_package_reads_no_yaml_and_no_package_metadata() -> None:
+    code = "import sys, storage_core; print(sorted({'yaml', 'importlib.metadata'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
