@@ -7,6 +7,7 @@ ints beyond 64 bits, cycles, unknown objects) and walk the value once for the re
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -25,12 +26,54 @@ _isfinite = math.isfinite
 _loads = orjson.loads
 
 
+# What to store instead, by the type's name (an Enum member gets its own hint).
+_HINTS = {
+    "tuple": "use a list",
+    "set": "use a list",
+    "frozenset": "use a list",
+    "bytes": "store text, such as base64",
+    "bytearray": "store text, such as base64",
+    "datetime": "store value.isoformat()",
+    "date": "store value.isoformat()",
+    "time": "store value.isoformat()",
+    "UUID": "store str(value)",
+    "Decimal": "store a str, or a float if rounding is fine",
+    "float": "store None or a str",
+}
+# orjson's own refusals, said in our words with what to do.
+_ORJSON_REFUSALS = {
+    "Integer exceeds 64-bit range": "an int beyond 64 bits (store it as a str)",
+    "Dict key must be str": "a dict key that is not a str (convert the keys to str)",
+    "Recursion limit reached": "it nests deeper than 254 levels, or contains itself",
+}
+
+
+_UNSUPPORTED = "Type is not JSON serializable: "  # orjson's words, whatever ``default`` raised
+
+
+def _hint(kind: type) -> str:
+    if isinstance(kind, enum.EnumMeta):
+        return "store its .value"
+    return _hint_by_name(kind.__name__)
+
+
+def _hint_by_name(name: str) -> str:
+    return _HINTS.get(name, "convert it to dict, list, str, int, float, bool or None")
+
+
 def _refuse(obj: object) -> Any:
-    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+    raise TypeError(type(obj).__name__)
 
 
-def encode(value: object) -> bytes:
-    """Return the JSON bytes of *value*.
+def _explain(orjson_message: str) -> str:
+    if orjson_message.startswith(_UNSUPPORTED):
+        name = orjson_message.removeprefix(_UNSUPPORTED)
+        return f"a {name} ({_hint_by_name(name.rpartition('.')[2])})"
+    return _ORJSON_REFUSALS.get(orjson_message, orjson_message)
+
+
+def encode(value: object, key: str | None = None) -> bytes:
+    """Return the JSON bytes of *value* (the value of *key*, which errors then name).
 
     Raises:
         SerializationError: the value is not exactly representable as JSON.
@@ -38,10 +81,15 @@ def encode(value: object) -> bytes:
     try:
         data = orjson.dumps(value, default=_refuse, option=_OPTIONS)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-        raise SerializationError(f"value cannot be stored as JSON: {exc}") from None
+        raise _refusal(key, _explain(str(exc))) from None
     if not _is_exact(value):
-        raise SerializationError(f"value cannot be stored as JSON exactly: {_describe_inexact(value)}")
+        raise _refusal(key, _describe_inexact(value))
     return data
+
+
+def _refusal(key: str | None, problem: str) -> SerializationError:
+    subject = "the value" if key is None else f"the value for key {key!r:.80}"
+    return SerializationError(f"{subject} cannot be stored as JSON exactly: it holds {problem}")
 
 
 def decode(data: bytes, key: str) -> Any:
@@ -101,12 +149,11 @@ def _describe_inexact(value: object) -> str:
         item, path = stack.pop()
         kind = type(item)
         if kind is float and not math.isfinite(item):
-            return f"{path} is {item!r}, which JSON cannot represent"
+            return f"{item!r} at {path}, which JSON cannot represent ({_hint(float)})"
         if kind is dict:
             stack.extend((v, f"{path}.{k}") for k, v in item.items())
         elif kind is list:
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
         elif kind not in _LEAVES and kind is not float:
-            hint = "; use a list" if kind is tuple else ""
-            return f"{path} is a {kind.__name__}, which would read back as a different type{hint}"
+            return f"a {kind.__name__} at {path}, which would read back as another type ({_hint(kind)})"
     raise AssertionError("unreachable: _is_exact found a problem")  # pragma: no cover

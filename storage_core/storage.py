@@ -253,7 +253,7 @@ class Storage(ABC):
         """
         self._require_open()
         full = self._prefix + check_key(key)
-        data = encode(value)
+        data = encode(value, key)
         level = self._level(consistency)
         ttl = check_ttl(ttl)
         if if_version is None:
@@ -295,7 +295,7 @@ class Storage(ABC):
         level = self._level(consistency)
         ttl = check_ttl(ttl)
         # Encoded once: checks the default up front and hands fn a fresh copy each try.
-        default_data = None if default is _MISSING else encode(default)
+        default_data = None if default is _MISSING else encode(default, key)
         delay = _UPDATE_BACKOFF_BASE
         for _ in range(_UPDATE_ATTEMPTS):
             data = self._read(full)
@@ -306,7 +306,7 @@ class Storage(ABC):
             else:
                 raise KeyNotFound(key)
             new = fn(current)
-            if self._write_if(full, encode(new), expected, ttl, level):
+            if self._write_if(full, encode(new, key), expected, ttl, level):
                 return new
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, _UPDATE_BACKOFF_CAP)
@@ -356,7 +356,7 @@ class Storage(ABC):
         """Store every item, checked and encoded before any I/O: one bad item writes none."""
         self._require_open()
         prefix = self._prefix
-        encoded = [(prefix + check_key(k), encode(v)) for k, v in items.items()]
+        encoded = [(prefix + check_key(k), encode(v, k)) for k, v in items.items()]
         level = self._level(consistency)
         ttl = check_ttl(ttl)
         if encoded:

@@ -70,10 +70,10 @@ NOT_JSON: list[tuple[Any, str]] = [
     (float("inf"), "inf"),
     (float("-inf"), "-inf"),
     ({"a": [1, {"b": float("nan")}]}, "$.a[1].b"),
-    (2**64, "64-bit"),
-    (-(2**63) - 1, "64-bit"),
-    ({1: "one"}, "key must be str"),
-    ({("t",): 1}, "key must be str"),
+    (2**64, "an int beyond 64 bits (store it as a str)"),
+    (-(2**63) - 1, "64 bits"),
+    ({1: "one"}, "a dict key that is not a str"),
+    ({("t",): 1}, "convert the keys to str"),
     (object(), "object"),
     ({1, 2}, "set"),
     (b"bytes", "bytes"),
@@ -111,6 +111,24 @@ def test_a_cycle_is_refused_not_looped_on() -> None:
 def test_a_tuple_message_says_to_use_a_list() -> None:
     with pytest.raises(SerializationError, match="use a list"):
         encode({"pair": (1, 2)})
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        (datetime.datetime(2026, 1, 1), r"a datetime.datetime \(store value.isoformat\(\)\)"),
+        ({"id": uuid.UUID(int=1)}, r"a UUID at \$.id, .* \(store str\(value\)\)"),
+        (Color.RED, r"\(store its .value\)"),
+        ([float("nan")], r"nan at \$\[0\], .* \(store None or a str\)"),
+        (b"raw", r"a bytes \(store text, such as base64\)"),
+        (Point(1), r"a Point \(convert it to dict, list, str, int, float, bool or None\)"),
+    ],
+)
+def test_a_refusal_names_the_key_and_what_to_store_instead(value: Any, hint: str) -> None:
+    with pytest.raises(SerializationError, match=r"^the value for key 'task_queue' cannot be stored as JSON exactly: "):
+        encode(value, "task_queue")
+    with pytest.raises(SerializationError, match=hint):
+        encode(value, "task_queue")
 
 
 @pytest.mark.parametrize("data", [b"", b"{", b"NaN", b"\xff\xfe", b"not json"])
