@@ -351,6 +351,36 @@ def test_put_refuses_what_is_not_exact_json_and_writes_nothing(run: Run, url: st
         assert list(store.keys()) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "literal"), [("[1e400]", "1e400"), ("-1e400", "-1e400"), ('{"a": [1, 2.5E+999]}', "2.5E+999")]
+)
+def test_put_says_a_number_is_out_of_range_not_to_quote_it(run: Run, url: str, text: str, literal: str) -> None:
+    line = assert_one_error_line(
+        run("-c", url, "put", "big", "--", text), f"number out of range for JSON (a 64-bit float): {literal};"
+    )
+    assert "quote it" not in line
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[" * 2000 + "]" * 2000, "depth limit exceeded"),
+        ('["\udcff"]', "surrogates not allowed"),  # what Python makes of an argument that is not UTF-8
+    ],
+)
+def test_put_gives_no_quoting_hint_for_what_quoting_cannot_fix(run: Run, url: str, text: str, fragment: str) -> None:
+    line = assert_one_error_line(run("-c", url, "put", "k", "--", text), fragment)
+    assert line.endswith(")"), line
+
+
+def test_put_gives_no_quoting_hint_for_stdin_that_is_not_utf8(
+    run: Run, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'["\xff"]')))
+    line = assert_one_error_line(run("-c", url, "put", "k", "-"), "not valid UTF-8")
+    assert "quote it" not in line
+
+
 @pytest.mark.parametrize("text", ["18446744073709551615", "-9223372036854775808", '"12345678901234567890123"'])
 def test_put_keeps_64_bit_integers_and_long_digit_strings_exact(run: Run, url: str, text: str) -> None:
     assert run("-c", url, "put", "k", "--", text).code == 0
