@@ -28,7 +28,7 @@ import orjson
 
 from storage_core.config import DEFAULT_CONFIG_FILE, StorageConfig, load_config
 from storage_core.errors import KeyNotFound, StorageError
-from storage_core.factory import open_storage
+from storage_core.factory import is_url, open_storage
 from storage_core.redact import redact_url
 from storage_core.registry import available_backends
 from storage_core.storage import Storage, check_key
@@ -302,7 +302,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     source = _config_source(args)
     checks = _Checks()
     target: str | StorageConfig
-    if source is not None and _is_url(source):
+    if source is not None and is_url(source):
         target = checks.run("config", lambda: source, lambda url: f"URL {redact_url(url)}")
     else:
         target = checks.run("config", lambda: load_config(source), _describe_config)
@@ -332,10 +332,6 @@ def _config_source(args: argparse.Namespace) -> str | None:
     """-c, else $STORAGE_CONFIG, else None (./agent.yaml or the embedded default)."""
     config: str | None = args.config
     return config or os.environ.get(CONFIG_ENV) or None
-
-
-def _is_url(source: str) -> bool:
-    return "://" in source
 
 
 def _open(args: argparse.Namespace) -> Storage:
