@@ -311,16 +311,13 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         checks.run("ping", store.ping)
         key = f"storage-doctor:{uuid.uuid4()}"
         value = {"storage-doctor": key, "at": time.time()}
-        attempted = False
         try:
-            attempted = True  # a write that raised may still have been applied
             checks.run("write", lambda: store.write(key, value, ttl=_DOCTOR_TTL), lambda _: f"key {key}")
             checks.run("read", lambda: _read_back(store, key, value), lambda _: "value matches")
             checks.run("delete", lambda: _delete_scratch(store, key), lambda _: "key removed")
-            attempted = False
-        finally:
-            if attempted:
-                _remove_scratch(store, key)
+        except BaseException:  # Ctrl-C too; and a write that raised may still have been applied
+            _remove_scratch(store, key)
+            raise
     _out(f"ok: all {checks.passed} checks passed")
     return EXIT_OK
 
