@@ -35,6 +35,7 @@ __all__ = ["MAX_KEY_BYTES", "MAX_NAMESPACE", "Entry", "Storage", "check_key", "c
 
 MAX_KEY_BYTES = 1024
 MAX_NAMESPACE = 256
+MAX_TTL = 100 * 365.25 * 86400.0
 # A str of at most this many code points cannot exceed MAX_KEY_BYTES in UTF-8.
 _SHORT_KEY = MAX_KEY_BYTES // 4
 
@@ -55,6 +56,14 @@ class Entry:
     version: str
 
 
+def _utf8_size(text: str, what: str, error: type[ValueError]) -> int:
+    """Bytes of *text* in UTF-8; a lone surrogate (no UTF-8 form) raises *error* naming *what*."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise error(f"{what} {text!r:.80} is not valid Unicode (it holds a lone surrogate)") from None
+
+
 def check_key(key: object) -> str:
     """Return *key* if it is a valid key, else raise ``InvalidKey`` saying why."""
     if type(key) is not str:
@@ -62,10 +71,7 @@ def check_key(key: object) -> str:
     if not key:
         raise InvalidKey("keys must be non-empty")
     if len(key) > _SHORT_KEY or not key.isascii():
-        try:
-            size = len(key.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise InvalidKey(f"key {key!r:.80} is not valid Unicode (it holds a lone surrogate)") from None
+        size = _utf8_size(key, "key", InvalidKey)
         if size > MAX_KEY_BYTES:
             raise InvalidKey(f"key is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}: {key!r:.80}")
     return key
@@ -83,19 +89,23 @@ def check_namespace(namespace: object) -> str:
         raise ValueError(f"namespace {namespace!r:.80} must not contain ':' (it separates the namespace from the key)")
     if len(namespace) > MAX_NAMESPACE:
         raise ValueError(f"namespace is {len(namespace)} characters; the limit is {MAX_NAMESPACE}")
-    try:
-        namespace.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"namespace {namespace!r:.80} is not valid Unicode (it holds a lone surrogate)") from None
+    _utf8_size(namespace, "namespace", ValueError)
     return namespace
 
 
 def check_ttl(ttl: object) -> float | None:
-    """Return *ttl* as seconds (or None), refusing what cannot be an expiry."""
+    """Return *ttl* as seconds (or None), refusing what cannot be an expiry.
+
+    Capped at a century: beyond it a ttl is a bug (1e17 s, say) that backends would
+    report in their own words (Redis: "value is not an integer or out of range").
+    """
     if ttl is None:
         return None
-    if type(ttl) not in (int, float) or not 0 < ttl < float("inf"):  # type: ignore[operator]
-        raise ValueError(f"ttl must be a positive, finite number of seconds or None, got {ttl!r}")
+    if type(ttl) not in (int, float) or not 0 < ttl <= MAX_TTL:  # type: ignore[operator]
+        raise ValueError(
+            f"ttl must be a number of seconds above 0 and at most {MAX_TTL:.0f} (a century), "
+            f"or None for no expiry; got {ttl!r}"
+        )
     return float(ttl)  # type: ignore[arg-type]
 
 
@@ -229,7 +239,13 @@ class Storage(ABC):
         return self._exists(self._prefix + check_key(key))
 
     def read_entry(self, key: str) -> Entry:
-        """The value with its version, for a later ``write(..., if_version=...)``."""
+        """The value with its version, for a later ``write(..., if_version=...)``.
+
+        The version names the stored content (a hash of its bytes), so values stay plain
+        JSON in every backend: a key rewritten to the very same value has the same
+        version again. ``if_version`` thus means "still holds what I read", which is what
+        a read-modify-write needs to lose nothing.
+        """
         self._require_open()
         data = self._read(self._prefix + check_key(key))
         if data is None:
@@ -326,10 +342,7 @@ class Storage(ABC):
         if type(prefix) is not str:
             raise InvalidKey(f"prefix must be a str, got {type(prefix).__name__}")
         if not prefix.isascii():
-            try:
-                prefix.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidKey(f"prefix {prefix!r:.80} is not valid Unicode (it holds a lone surrogate)") from None
+            _utf8_size(prefix, "prefix", InvalidKey)
         return self._stripped(self._iter_keys(self._prefix + prefix))
 
     def _stripped(self, keys: Iterator[str]) -> Iterator[str]:
@@ -340,6 +353,8 @@ class Storage(ABC):
     def read_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The values of those *keys* that exist, in one round trip where the backend allows."""
         self._require_open()
+        if isinstance(keys, str):  # iterating it would read one key per character
+            raise InvalidKey(f"read_many() takes a list of keys, got the str {keys!r:.80}: pass [{keys!r:.80}]")
         wanted = list(dict.fromkeys(map(check_key, keys)))
         if not wanted:
             return {}

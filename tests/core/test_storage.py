@@ -14,7 +14,8 @@ from uuid import uuid4
 import pytest
 from test_testing_kit import MemoryStorage
 
-from storage_core import Consistency, StorageError, VersionConflict
+from storage_core import Consistency, InvalidKey, StorageError, VersionConflict
+from storage_core import storage as template
 
 
 class AlwaysLoses(MemoryStorage):
@@ -148,3 +149,18 @@ def test_initialize_is_safe_from_many_threads_at_once() -> None:
         t.join()
     assert connects == [1]
     store.close()
+
+
+def test_read_many_refuses_a_single_str(store: MemoryStorage) -> None:
+    store.write_many({"t": 1, "a": 2})
+    with pytest.raises(InvalidKey, match=r"takes a list of keys, got the str 'task': pass \['task'\]"):
+        store.read_many("task")
+
+
+@pytest.mark.parametrize("ttl", [1e17, template.MAX_TTL * 2, float("inf")])
+def test_a_ttl_beyond_a_century_is_refused(store: MemoryStorage, ttl: float) -> None:
+    with pytest.raises(ValueError, match=r"at most 3155760000 \(a century\)"):
+        store.write("k", 1, ttl=ttl)
+    assert not store.exists("k")
+    store.write("k", 1, ttl=template.MAX_TTL)
+    assert store.read("k") == 1
