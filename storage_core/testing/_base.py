@@ -84,8 +84,8 @@ class ContractBase:
         through the backend's own client when that is a better stand-in for a foreign
         writer, or call ``pytest.skip`` when the backend cannot hold such bytes at all.
         """
-        full = f"{store.namespace}:{key}" if store.namespace else key
-        store._write(full, data, None, store.default_consistency)
+        # The store's own prefix, so the suite and the template share one namespacing rule.
+        store._write(store._prefix + key, data, None, store.default_consistency)
 
     def expire(self) -> None:
         """Wait until a key written with ``short_ttl`` has expired."""
