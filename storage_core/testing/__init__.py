@@ -4,26 +4,14 @@ A backend author subclasses :class:`StorageContract` in a test module and suppli
 fixture, ``storage_factory``; see its docstring. Needs pytest (``storage-core[testing]``).
 """
 
+import pkgutil
+
 import pytest
 
 # Plain asserts in the suite should explain themselves; pytest only rewrites test modules
-# unless told, and must be told before the modules are imported.
-pytest.register_assert_rewrite(
-    *(
-        f"storage_core.testing.{name}"
-        for name in (
-            "_bulk",
-            "_concurrency",
-            "_consistency",
-            "_expiry",
-            "_keys",
-            "_lifecycle",
-            "_namespaces",
-            "_values",
-            "_versions",
-        )
-    )
-)
+# unless told, and must be told before the modules are imported. Every submodule, found
+# rather than listed, so a new group of contract tests cannot be left out.
+pytest.register_assert_rewrite(*(f"{__name__}.{module.name}" for module in pkgutil.iter_modules(__path__)))
 
 from storage_core.testing._base import fresh_namespace  # noqa: E402
 from storage_core.testing._samples import same_json  # noqa: E402
