@@ -123,7 +123,7 @@ class LocalStorage(Storage):
                 )
         for statement in sql.SCHEMA:
             conn.execute(statement)
-        conn.execute(sql.PURGE, (time.time(), _PURGE_LIMIT * 16))
+        self._purge(_PURGE_LIMIT * 16)
 
     def _close(self) -> None:
         self._pool.close()
@@ -263,13 +263,24 @@ class LocalStorage(Storage):
         before = self._writes
         self._writes = before + count
         if before // _PURGE_EVERY != (before + count) // _PURGE_EVERY:
-            self._purge()
+            self._purge(_PURGE_LIMIT)
 
-    def _purge(self) -> None:
+    def _purge(self, limit: int) -> None:
+        """Delete up to *limit* expired rows, if the write lock is free right now.
+
+        Expired rows are already invisible, so this never waits for another process's
+        lock: neither ``initialize()`` nor a write that has already committed should
+        stall (or fail) on housekeeping.
+        """
+        conn = self._pool.reader()
         try:
-            self._pool.reader().execute(sql.PURGE, (time.time(), _PURGE_LIMIT))
-        except sqlite3.Error as exc:  # expired rows are already invisible; try again later
-            log.debug("purging expired keys from %s failed: %s", self._path, exc)
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute(sql.PURGE, (time.time(), limit))
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._config.timeout * 1000)}")
+        except sqlite3.Error as exc:  # locked, say: try again after the next batch of writes
+            log.debug("purging expired keys from %s skipped: %s", self._path, exc)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -107,15 +107,33 @@ def test_purge_uses_the_partial_expiry_index(store: LocalStorage, raw: sqlite3.C
     assert any("storage_kv_expires_at" in row[-1] for row in plan), plan
 
 
-def test_a_purge_that_meets_a_lock_is_skipped(make_store: MakeStore, raw: sqlite3.Connection) -> None:
-    store = make_store(timeout=0.05)
+def test_a_purge_that_meets_a_lock_is_skipped_at_once(make_store: MakeStore, raw: sqlite3.Connection) -> None:
+    store = make_store(timeout=2.0)
     store.write("k", 0)
     raw.execute("BEGIN IMMEDIATE")
     try:
-        store._purge()  # expired rows are invisible anyway: a busy purge waits for the next one
+        started = time.monotonic()
+        store._purge(10)  # expired rows are invisible anyway: a busy purge waits for the next one
+        assert time.monotonic() - started < 0.5  # not the 2 s busy timeout
     finally:
         raw.execute("ROLLBACK")
     assert store.read("k") == 0
+    store.write("k", 1)  # the busy timeout is back for real writes
+    assert store._pool.reader().execute("PRAGMA busy_timeout").fetchone() == (2000,)
+
+
+def test_initialize_does_not_wait_for_another_process_s_write_lock(
+    make_store: MakeStore, raw: sqlite3.Connection
+) -> None:
+    make_store().write("k", 0)  # the schema exists
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        store = make_store(timeout=2.0)  # initialize() purges, and must not stall on the lock
+        assert time.monotonic() - started < 0.5
+        assert store.read("k") == 0
+    finally:
+        raw.execute("ROLLBACK")
 
 
 # -- keys -----------------------------------------------------------------------------
