@@ -86,6 +86,45 @@ def test_bad_options_name_the_field(options: dict[str, Any], field: str, says: s
     assert says in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("options", "field", "says"),
+    [
+        ({"max_retries": "3"}, "max_retries", "expected an integer, got str '3'"),
+        ({"max_retries": True}, "max_retries", "expected an integer, got bool"),
+        ({"retry_delay_ms": "100"}, "retry_delay_ms", "expected a number, got str"),
+        ({"socket_timeout": "5"}, "socket_timeout", "expected a number or null, got str"),
+        ({"db": 1.0}, "db", "expected an integer or null, got float"),
+        ({"wait_aof": 1}, "wait_aof", "expected true or false, got int"),
+        ({"client_name": 7}, "client_name", "expected a string or null, got int"),
+        ({"password": 1234}, "password", "expected a string or null, got int"),
+    ],
+)
+def test_a_config_built_directly_checks_the_type_of_each_field(options: dict[str, Any], field: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        RedisConfig("redis://h", **options)
+    assert caught.value.field == f"storage.redis.{field}"
+    assert caught.value.message.startswith(says)
+    assert "1234" not in str(caught.value), "a secret field's value is never shown"
+
+
+def test_numbers_may_be_given_as_int_where_a_float_is_expected() -> None:
+    config = RedisConfig("redis://h", retry_delay_ms=20, pool_timeout=1, socket_timeout=None)
+    assert (config.retry_delay_ms, config.pool_timeout, config.socket_timeout) == (20, 1, None)
+
+
+@pytest.mark.parametrize("field", ["ssl_ca_certs", "ssl_certfile", "ssl_keyfile"])
+def test_a_tls_file_that_does_not_exist_is_a_config_error_naming_the_field(field: str, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.pem")
+    options: dict[str, Any] = {field: missing}
+    with pytest.raises(ConfigError) as caught:
+        RedisConfig("rediss://h:6380/0", **options)
+    assert caught.value.field == f"storage.redis.{field}"
+    assert f"no readable file at {missing!r}" in caught.value.message
+    options[field] = str(tmp_path)  # a folder is not a PEM file
+    with pytest.raises(ConfigError, match="no readable file"):
+        RedisConfig("rediss://h:6380/0", **options)
+
+
 def test_a_long_wait_is_fine_with_no_socket_timeout() -> None:
     RedisConfig("redis://h", wait_replicas=1, wait_timeout_ms=60_000, socket_timeout=None)
     RedisConfig("redis://h", wait_aof=True, wait_timeout_ms=100)
@@ -110,7 +149,9 @@ def test_connection_kwargs_switch_redis_py_retries_off() -> None:
         pool.disconnect()
 
 
-def test_connection_kwargs_carry_every_field() -> None:
+def test_connection_kwargs_carry_every_field(tmp_path: Path) -> None:
+    for name in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
     config = RedisConfig(
         "rediss://alice:url-pw@h:6380/0",
         username="bob",
@@ -122,9 +163,9 @@ def test_connection_kwargs_carry_every_field() -> None:
         socket_connect_timeout=0.5,
         health_check_interval=9,
         client_name="agent-7",
-        ssl_ca_certs="/ca.pem",
-        ssl_certfile="/client.pem",
-        ssl_keyfile="/client.key",
+        ssl_ca_certs=str(tmp_path / "ca.pem"),
+        ssl_certfile=str(tmp_path / "client.pem"),
+        ssl_keyfile=str(tmp_path / "client.key"),
         ssl_password="key-pw",
         ssl_cert_reqs="optional",
         ssl_check_hostname=False,
@@ -142,9 +183,9 @@ def test_connection_kwargs_carry_every_field() -> None:
         "health_check_interval": 9,
         "client_name": "agent-7",
         "socket_keepalive": True,
-        "ssl_ca_certs": "/ca.pem",
-        "ssl_certfile": "/client.pem",
-        "ssl_keyfile": "/client.key",
+        "ssl_ca_certs": str(tmp_path / "ca.pem"),
+        "ssl_certfile": str(tmp_path / "client.pem"),
+        "ssl_keyfile": str(tmp_path / "client.key"),
         "ssl_password": "key-pw",
         "ssl_cert_reqs": "optional",
         "ssl_check_hostname": False,
@@ -186,12 +227,14 @@ def test_every_field_is_documented_in_the_example_config() -> None:
 
 def test_the_example_redis_section_builds_a_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_PASSWORD", "from-the-environment")
-    config = load_config(ROOT / "config" / "agent.example.yaml")
+    document = yaml.safe_load((ROOT / "config" / "agent.example.yaml").read_text(encoding="utf-8"))
+    assert "redis" in document["storage"]
+    # ${VAR} is expanded in the selected backend's section only: select redis, as an operator would.
+    document["storage"]["backend"] = "redis"
+    config = load_config(document)
     store = available_backends()["redis"].cls.from_options(config.options_for("redis"))
     assert isinstance(store, RedisStorage)
     assert store.config.password == "from-the-environment" or "from-the-environment" in store.config.url
-    document = yaml.safe_load((ROOT / "config" / "agent.example.yaml").read_text(encoding="utf-8"))
-    assert "redis" in document["storage"]
 
 
 def test_the_plugin_is_registered_through_the_entry_point() -> None:

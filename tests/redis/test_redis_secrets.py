@@ -16,6 +16,20 @@ SECRET = "pa55-Hunter2-9f3a"
 WRONG = "wr0ng-Guess-77c1"
 
 
+# Passwords whose /, #, ? or % was not percent-encoded: urllib then reads part of the
+# password as the port, path, query or fragment, and its own error messages quote it.
+UNENCODED = [
+    f"redis://:{SECRET}/tail@127.0.0.1:6379/0",
+    f"redis://:Zm9v/{SECRET}@127.0.0.1:6379/0",
+    f"redis://:{SECRET}#tail@127.0.0.1:6379/0",
+    f"redis://:head#{SECRET}@127.0.0.1:6379/0",
+    f"redis://:{SECRET}?tail@127.0.0.1:6379/0",
+    f"redis://:head?{SECRET}=x@127.0.0.1:6379/0",
+    f"redis://user:123/{SECRET}@127.0.0.1:6379/0",
+    f"rediss://:{SECRET}/x@127.0.0.1:6379/0",
+]
+
+
 def _texts(exc: BaseException) -> Iterator[str]:
     """Everything an error shows: its message, its repr, its causes, the formatted traceback."""
     seen: BaseException | None = exc
@@ -85,6 +99,11 @@ def test_no_password_anywhere(
     with pytest.raises(ConfigError) as invalid:
         open_storage(f"redis://:{SECRET}@h:port/0")
     shown += _texts(invalid.value)
+    for bad_url in UNENCODED:
+        for build in (RedisStorage.from_url, open_storage):
+            with pytest.raises(ConfigError, match="must be percent-encoded") as invalid:
+                build(bad_url)
+            shown += _texts(invalid.value)
 
     shown += _logged(caplog)
     assert any("Redis connection failed after 1 retries" in text for text in shown), "the logs were captured"
@@ -96,6 +115,24 @@ def test_no_password_from_a_url_query_via_open_storage() -> None:
     with pytest.raises(ConfigError) as invalid:
         open_storage(f"redis://h/0?password={SECRET}")
     assert SECRET not in str(invalid.value)
+
+
+@pytest.mark.parametrize("url", UNENCODED)
+def test_an_unencoded_special_character_in_the_password_is_named_not_echoed(url: str) -> None:
+    with pytest.raises(ConfigError) as invalid:
+        RedisConfig(url)
+    assert invalid.value.field == "storage.redis.url"
+    assert "special characters in a password (or user name) must be percent-encoded" in str(invalid.value)
+    assert SECRET not in str(invalid.value)
+    assert "Zm9v" not in str(invalid.value)
+    assert "tail" not in str(invalid.value)
+    assert "head" not in str(invalid.value)
+
+
+def test_a_percent_encoded_password_is_accepted_and_decoded() -> None:
+    config = RedisConfig("redis://:Zm9v%2FYmFy%23%3F@127.0.0.1:6379/0")
+    assert config.connection_kwargs()["password"] == "Zm9v/YmFy#?"
+    assert "Zm9v" not in repr(config)
 
 
 def test_config_repr_never_shows_secrets() -> None:

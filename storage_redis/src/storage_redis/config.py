@@ -10,6 +10,9 @@ retry policy is configured with ``max_retries`` and ``retry_delay_ms``.
 from __future__ import annotations
 
 import dataclasses
+import os
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +36,13 @@ _QUERY_OPTIONS = frozenset({"db", "protocol"})
 _NEUTRALIZED = frozenset({"retry_on_timeout", "retry_on_error"})
 _CERT_REQS = ("required", "optional", "none")
 _SSL_FIELDS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password")
+_SSL_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+# urllib and redis-py quote the part of the URL they stumbled on, which can be part of a
+# password: their text is never shown. This is what usually went wrong instead.
+_PERCENT_ENCODE = (
+    "special characters in a password (or user name) must be percent-encoded: / as %2F, ? as %3F, # as %23, % as %25"
+)
 
 
 def parse_url(url: str) -> dict[str, Any]:
@@ -101,40 +111,76 @@ class RedisConfig:
     """``COUNT`` hint of each ``SCAN`` page when listing keys."""
 
     def __post_init__(self) -> None:
+        self._check_types()
         self._check_url()
         self._check_numbers()
         self._check_tls()
 
+    def _check_types(self) -> None:
+        # parse_options converts what a YAML file or the environment gives; this catches a
+        # RedisConfig built directly with, say, max_retries="3".
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            allowed = _FIELD_TYPES[field.name]
+            if value is None and type(None) in allowed:
+                continue
+            kind = type(value)
+            if kind in allowed or (kind is int and float in allowed):
+                continue
+            expected = " or ".join(_TYPE_NAMES.get(t, "null") for t in allowed)
+            shown = "" if field.metadata.get("secret") else f" {value!r:.60}"
+            raise _fail(field.name, f"expected {expected}, got {kind.__name__}{shown}")
+
     def _check_url(self) -> None:
-        if type(self.url) is not str or "://" not in self.url:
+        if "://" not in self.url:
             raise _fail("url", "expected a URL such as redis://host:6379/0, rediss://host:6380/0 or unix:///path.sock")
-        scheme = self.url.split("://", 1)[0].lower()
+        scheme, rest = self.url.split("://", 1)
+        scheme = scheme.lower()
         if scheme not in SCHEMES:
             raise _fail("url", f"expected a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
+        # An '@' after the host part means the user info held a character that ended it
+        # early: whatever urllib makes of the rest, part of the password would show.
+        after_host = rest[len(rest.split("/", 1)[0]) :] if scheme != "unix" else ""
+        if "@" in after_host or "@" in rest.partition("?")[2] or "@" in rest.partition("#")[2]:
+            raise _fail("url", f"the URL has an '@' after its host part; {_PERCENT_ENCODE}")
         try:
             parts = urlsplit(self.url)
-            query = parse_qs(parts.query)
+        except ValueError:
+            raise _fail(
+                "url", f"not a valid Redis URL (an IPv6 host goes in brackets: [::1]); {_PERCENT_ENCODE}"
+            ) from None
+        try:
+            _ = parts.port
+        except ValueError:
+            raise _fail(
+                "url", f"not a valid Redis URL: its port is not a number up to 65535; {_PERCENT_ENCODE}"
+            ) from None
+        try:
             parse_url(self.url)
-            _ = parts.port  # raises for a port that is not a number
-        except ValueError as exc:
-            # redis-py's and urllib's messages name the part, never the password.
-            raise _fail("url", f"not a valid Redis URL ({exc})") from None
-        for name in query:
+        except ValueError:
+            raise _fail("url", "not a valid Redis URL: db and protocol in its query must be numbers") from None
+        self._check_url_query(parts.query)
+        if scheme == "unix":
+            if not parts.path:
+                raise _fail("url", "a unix:// URL needs the socket's path, e.g. unix:///run/redis/redis.sock")
+            return
+        if not parts.hostname:
+            hint = f"; {_PERCENT_ENCODE}" if "@" in self.url else ""
+            raise _fail("url", f"the URL names no host, e.g. redis://127.0.0.1:6379/0{hint}")
+        if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+            raise _fail("url", "the URL's path must be a database number such as /0")
+
+    def _check_url_query(self, query: str) -> None:
+        for name in parse_qs(query):
             if name in _QUERY_OPTIONS or name in _NEUTRALIZED:
                 continue
-            if name in {f.name for f in dataclasses.fields(self)}:
+            if name in _FIELD_TYPES:
                 hint = f"set {SECTION}.{name} instead"
             elif name == "timeout":
                 hint = f"set {SECTION}.pool_timeout instead"
             else:
                 hint = "the query may carry only db and protocol; every other option is a field of its own"
             raise _fail("url", f"URL query option {name!r} is not accepted: {hint}")
-        if scheme != "unix" and not parts.hostname:
-            raise _fail("url", "the URL names no host, e.g. redis://127.0.0.1:6379/0")
-        if scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit():
-            raise _fail("url", f"the URL's path must be a database number such as /0, got {parts.path!r}")
-        if scheme == "unix" and not parts.path:
-            raise _fail("url", "a unix:// URL needs the socket's path, e.g. unix:///run/redis/redis.sock")
 
     def _check_numbers(self) -> None:
         checks: list[tuple[str, bool, str]] = [
@@ -170,6 +216,12 @@ class RedisConfig:
 
     def _check_tls(self) -> None:
         if self.scheme == "rediss":
+            # A missing file would otherwise surface at the first connection, as a server
+            # that "could not be reached".
+            for name in _SSL_FILES:
+                path = getattr(self, name)
+                if path is not None and not (os.path.isfile(path) and os.access(path, os.R_OK)):
+                    raise _fail(name, f"no readable file at {path!r}; expected the path of a PEM file")
             return
         for name in (*_SSL_FIELDS, "ssl_cert_reqs", "ssl_check_hostname"):
             field = next(f for f in dataclasses.fields(self) if f.name == name)
@@ -239,3 +291,10 @@ class RedisConfig:
             elif value != field.default:
                 shown.append(f"{field.name}={value!r}")
         return f"RedisConfig({', '.join(shown)})"
+
+
+def _allowed_types(hint: Any) -> tuple[type, ...]:
+    return typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+
+
+_FIELD_TYPES = {name: _allowed_types(hint) for name, hint in typing.get_type_hints(RedisConfig).items()}
