@@ -352,7 +352,7 @@ def test_put_refuses_what_is_not_exact_json_and_writes_nothing(run: Run, url: st
 
 
 @pytest.mark.parametrize(
-    ("text", "literal"), [("[1e400]", "1e400"), ("-1e400", "-1e400"), ('{"a": [1, 2.5E+999]}', "2.5E+999")]
+    ("text", "literal"), [("[1e400]", "1e400"), ("[0.5, -1e400]", "-1e400"), ('{"a": [1, 2.5E+999]}', "2.5E+999")]
 )
 def test_put_says_a_number_is_out_of_range_not_to_quote_it(run: Run, url: str, text: str, literal: str) -> None:
     line = assert_one_error_line(
