@@ -108,7 +108,7 @@ def server(server_factory: ServerFactory) -> RedisServer:
 class Sleeps(list[float]):
     """A retry policy's sleep that records each delay; ``real`` also waits it out."""
 
-    def __init__(self, *, real: bool = False, before: Callable[[int], None] | None = None) -> None:
+    def __init__(self, *, real: bool = False, before: Callable[[int], object] | None = None) -> None:
         super().__init__()
         self.real = real
         self.before = before
@@ -153,7 +153,8 @@ def open_redis() -> Iterator[OpenRedis]:
         store.close()
 
 
-def _wait_for_link(replica: RedisServer, timeout: float = 15.0) -> None:
+def wait_for_link(replica: RedisServer, timeout: float = 15.0) -> None:
+    """Return once *replica* has synced with its primary."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -174,7 +175,7 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Redis
     replica = None
     try:
         replica = RedisServer(base / "replica", "--replicaof", "127.0.0.1", str(primary.port)).start()
-        _wait_for_link(replica)
+        wait_for_link(replica)
         yield primary, replica
     finally:
         if replica is not None:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import redis
 
@@ -89,12 +89,13 @@ class RedisServer:
             *self.args,
         ]
 
-    def start(self, timeout: float = 10.0) -> RedisServer:
+    def start(self, timeout: float = 10.0, *, until: str = READY) -> RedisServer:
+        """Start, and wait for the log line *until* (by default: ready, its data loaded)."""
         assert self.process is None, "already running"
         self.log.write_text("")
         self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while READY not in self.log.read_text(errors="replace"):
+        while until not in self.log.read_text(errors="replace"):
             if self.process.poll() is not None:
                 self.process = None
                 raise RuntimeError(f"redis-server exited at start: {self.log.read_text(errors='replace')[-2000:]}")
@@ -144,6 +145,53 @@ class RedisServer:
             yield
         finally:
             self.resume()
+
+    @contextlib.contextmanager
+    def busy(self, threshold_ms: int = 50) -> Iterator[None]:
+        """A Lua script loops on the server: after *threshold_ms* every other command gets BUSY.
+
+        ``SCRIPT KILL`` (``kill_script``) ends it; so does the end of the block.
+        """
+        with self.client() as raw:
+            raw.config_set("busy-reply-threshold", threshold_ms)
+        looping = threading.Thread(target=self._loop_a_script, daemon=True)
+        looping.start()
+        try:
+            with self.client() as raw:
+                while not self._busy(raw):
+                    time.sleep(0.005)  # the script has not started yet
+            yield
+        finally:
+            self.kill_script()
+            looping.join(10)
+            with self.client() as raw:
+                raw.config_set("busy-reply-threshold", 5000)
+
+    @staticmethod
+    def _busy(raw: redis.Redis) -> bool:
+        try:
+            raw.ping()
+        except redis.exceptions.ResponseError as exc:
+            if str(exc).startswith("BUSY"):
+                return True
+            raise
+        return False
+
+    def _loop_a_script(self) -> None:
+        with self.client(socket_timeout=None) as raw, contextlib.suppress(redis.exceptions.ResponseError):
+            raw.eval("while true do end", 0)  # ended by SCRIPT KILL: "Script killed by user"
+
+    def kill_script(self) -> None:
+        """End a running read-only script (nothing to do when none runs), and wait until it has ended."""
+        with self.client() as raw:
+            with contextlib.suppress(redis.exceptions.ResponseError):  # NOTBUSY
+                raw.script_kill()
+            while True:  # the script stops at its next check, after SCRIPT KILL has answered
+                try:
+                    raw.ping()
+                    return
+                except redis.exceptions.ResponseError:
+                    time.sleep(0.005)
 
     @contextlib.contextmanager
     def client(self, **kwargs: Any) -> Iterator[redis.Redis]:
@@ -209,7 +257,7 @@ class _Listener:
     def handle(self, conn: socket.socket) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> _Listener:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

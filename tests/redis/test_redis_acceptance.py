@@ -236,20 +236,30 @@ def test_strong_waits_for_every_kind_of_write(
     assert store.delete("c") is False
     with replica.client() as raw:
         assert raw.mget(["n", "a", "b", "c"]) == [b"1", b"1", b"2", None]
+
+
+UNCONFIRMED: dict[str, tuple[Callable[[RedisStorage], object], str]] = {
+    "write": (lambda s: s.write("n", 5), "the write to key 'n'"),
+    "update": (lambda s: s.update("n", lambda v: v + 1, default=0), "the write to key 'n'"),
+    "write_many": (lambda s: s.write_many({"a": 10}), "the batch write"),
+    "write_many with ttl": (lambda s: s.write_many({"a": 10}, ttl=60), "the batch write"),
+    "delete": (lambda s: s.delete("b"), "the write to key 'b'"),
+}
+
+
+@pytest.mark.parametrize(("operation", "what"), UNCONFIRMED.values(), ids=UNCONFIRMED.keys())
+def test_every_kind_of_write_reports_too_few_acknowledgements(
+    operation: Callable[[RedisStorage], object],
+    what: str,
+    replicated: tuple[RedisServer, RedisServer],
+    open_redis: OpenRedis,
+) -> None:
+    primary, replica = replicated
     store = open_redis(primary.url, wait_replicas=1, wait_timeout_ms=100)
-    with replica.frozen():
-        failing: dict[str, Callable[[], object]] = {
-            "update": lambda: store.update("n", lambda v: v + 1),
-            "write_many": lambda: store.write_many({"a": 10}),
-            "write_many with ttl": lambda: store.write_many({"a": 10}, ttl=60),
-            "delete": lambda: store.delete("b"),
-        }
-        for name, operation in failing.items():
-            with pytest.raises(ConsistencyError, match="applied on the primary") as caught:
-                operation()
-            assert caught.value, name
-    with pytest.raises(ConsistencyError, match="the batch write"), replica.frozen():
-        store.write_many({"z": 1})
+    store.write_many({"a": 1, "b": 2}, consistency="eventual")
+    with replica.frozen(), pytest.raises(ConsistencyError, match="applied on the primary") as caught:
+        operation(store)
+    assert what in str(caught.value)
 
 
 def test_conditional_write_that_loses_is_a_conflict_not_a_consistency_error(

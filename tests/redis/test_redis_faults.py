@@ -47,18 +47,15 @@ def _connections(server: RedisServer) -> int:
 def test_ac4_server_killed_and_back_within_the_backoff_window_succeeds(
     server: RedisServer, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sleeps = Sleeps(real=True)
-    store = open_redis(server.url, sleep=sleeps)  # max_retries=3 from 100 ms: a window of 0.35 s or more
+    # The server comes back during the first backoff: started from the policy's own sleep,
+    # so no timer races the retries.
+    sleeps = Sleeps(real=True, before=lambda failures: server.start() if failures == 1 else None)
+    store = open_redis(server.url, sleep=sleeps)
     store.write("task_queue", [1])
     server.kill()
-    back = threading.Timer(0.02, server.start)
-    back.start()
-    try:
-        store.write("task_queue", [1, 2])
-    finally:
-        back.join()
+    store.write("task_queue", [1, 2])
     assert store.read("task_queue") == [1, 2]
-    assert 1 <= len(sleeps) <= 3, "the first attempt hit the dead server, a retry found it back"
+    assert len(sleeps) == 1, "the first attempt hit the dead server, the first retry found it back"
     assert 0.05 <= sleeps[0] <= 0.1
     assert _errors(caplog) == []
     assert len(_retries(caplog)) == len(sleeps)
@@ -262,10 +259,14 @@ def test_ac4_pool_exhaustion_is_reported_as_such_not_as_a_dead_server(
         results.append(store.read("k"))  # blocks on the frozen server, holding the connection
         holder_done.set()
 
+    pool = store._source._pool  # type: ignore[attr-defined]
     with server.frozen():
         holder = threading.Thread(target=hold_the_only_connection)
         holder.start()
-        time.sleep(0.1)
+        deadline = time.monotonic() + 5
+        while not pool.pool.empty():  # until the holder has taken the only connection
+            assert time.monotonic() < deadline, "the holder never took the connection"
+            time.sleep(0.005)
         started = time.monotonic()
         with pytest.raises(PoolExhausted) as caught:
             store.read("k")
