@@ -21,7 +21,13 @@ from redis import exceptions as rx
 from redis_servers import Proxy, RedisServer, SilentServer, SlammingServer, free_port
 from storage_redis.errors import maybe_applied
 
-from storage_core import AuthenticationFailed, ConnectionFailed, KeyNotFound, StorageError, VersionConflict
+from storage_core import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    KeyNotFound,
+    StorageError,
+    VersionConflict,
+)
 from storage_core.testing import fresh_namespace
 from storage_redis import PoolExhausted, RedisStorage
 
@@ -334,7 +340,12 @@ def test_without_the_lost_reply_flag_the_retry_would_be_a_false_conflict(
     assert store.read("task_queue") == ["a", "b"], "it was written, yet reported as a conflict"
 
 
-def test_a_failure_to_connect_is_known_not_to_have_applied_anything() -> None:
+def test_a_failure_to_connect_is_known_not_to_have_applied_anything(server: RedisServer) -> None:
+    with server.client() as raw:
+        raw.rpush("list", "x")
+        with pytest.raises(rx.ResponseError) as answered:
+            raw.get("list")
+    assert not maybe_applied(answered.value), "the server answered: it refused the command"
     port = free_port()
     # redis-py annotates `retry: Retry`, yet its Connection takes None as Retry(NoBackoff(), 0): no retries.
     with redis.Redis(port=port, retry=None) as dead, pytest.raises(rx.ConnectionError) as refused:  # type: ignore[arg-type]
@@ -379,6 +390,11 @@ def test_with_retry_runs_any_operation_under_the_policy(redis_url: str, open_red
     with pytest.raises(StorageError, match="refused the command: ERR unknown command 'FROB'"):
         store.with_retry(broken)
 
+    with redis.Redis.from_url(redis_url) as raw, pytest.raises(StorageError) as unknown:
+        store.with_retry(lambda: raw.execute_command("FROB", "customer-data-7f3e"))
+    assert "unknown command 'FROB'" in str(unknown.value)
+    assert "customer-data" not in str(unknown.value), "the server quotes the arguments; we do not"
+
     def library_error() -> None:
         raise rx.DataError("Invalid input of type: 'dict'")
 
@@ -394,12 +410,6 @@ def test_with_retry_runs_any_operation_under_the_policy(redis_url: str, open_red
     with pytest.raises(KeyNotFound):
         store.with_retry(ours)
 
-    def too_many() -> None:
-        raise rx.MaxConnectionsError("Too many connections")
-
-    with pytest.raises(PoolExhausted):
-        store.with_retry(too_many)
-
     with pytest.raises(ZeroDivisionError):
         store.with_retry(bug)
 
@@ -410,3 +420,57 @@ def test_with_retry_runs_any_operation_under_the_policy(redis_url: str, open_red
     with pytest.raises(ConnectionFailed):
         store.with_retry(transient)
     assert len(sleeps) == 3
+
+
+# -- a server that answers, but cannot serve ----------------------------------------------------
+
+
+def test_a_url_pointing_at_a_replica_says_so(
+    server_factory: ServerFactory, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    replica = server_factory("--replicaof", "127.0.0.1", str(free_port()))  # of a primary that never comes
+    sleeps = Sleeps()
+    store = open_redis(replica.url, sleep=sleeps, max_retries=2)
+    assert store.get("k") is None, "it answers reads"
+    with pytest.raises(ConnectionFailed) as caught:
+        store.write("k", 1)
+    message = str(caught.value)
+    assert "answered, but it is a read-only replica (READONLY) through 2 retries" in message
+    assert "point url at the primary" in message
+    assert "could not be reached" not in message
+    assert len(sleeps) == 2, "retried: after a failover the same address may become the primary"
+    assert _errors(caplog) == [FAILED.format(2)]
+
+
+def test_a_server_loading_its_data_says_so(
+    server: RedisServer, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    sleeps = Sleeps()
+    store = open_redis(server.url, sleep=sleeps, max_retries=2)
+    with server.client() as raw:
+        raw.mset({f"k{i}": "x" for i in range(3000)})
+        raw.save()
+    server.stop()
+    # A millisecond per key: three seconds of loading, far more than the test needs.
+    server.args = (*server.args, "--key-load-delay", "1000", "--loading-process-events-interval-bytes", "1024")
+    server.start(until="Loading RDB")
+    with pytest.raises(ConnectionFailed) as caught:
+        store.write("k", 1)
+    message = str(caught.value)
+    assert "answered, but it is still loading its dataset into memory (LOADING) through 2 retries" in message
+    assert "wait until it has loaded" in message
+    assert _errors(caplog) == [FAILED.format(2)]
+
+
+def test_a_server_busy_with_a_script_says_so(
+    server: RedisServer, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    sleeps = Sleeps()
+    store = open_redis(server.url, sleep=sleeps, max_retries=2)
+    with server.busy(), pytest.raises(ConnectionFailed) as caught:
+        store.read("k")
+    message = str(caught.value)
+    assert "answered, but it is busy running a script or function (BUSY) through 2 retries" in message
+    assert "SCRIPT KILL" in message
+    assert len(sleeps) == 2
+    assert store.read_many(["k"]) == {}, "usable again once the script ended"

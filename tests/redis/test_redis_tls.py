@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import ssl
 from pathlib import Path
 
 import pytest
 from conftest import OpenRedis, ServerFactory, Sleeps, unavailable
-from redis_servers import RedisServer, make_certificates, tls_args
+from redis_servers import RedisServer, SlammingServer, make_certificates, tls_args
 
 from storage_core import ConnectionFailed
 
@@ -56,14 +58,77 @@ def test_a_certificate_we_cannot_verify_is_not_retried(
     assert sleeps == []
 
 
+def _ssl_errors(exc: BaseException) -> list[ssl.SSLError]:
+    found = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            found.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
 def test_a_server_that_requires_a_client_certificate_refuses_us_without_one(
+    tls_server: RedisServer, certs: dict[str, Path], open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    sleeps = Sleeps()
+    store = open_redis(tls_server.url, ssl_ca_certs=str(certs["ca.crt"]), sleep=sleeps, max_retries=3, initialize=False)
+    with pytest.raises(ConnectionFailed) as caught:
+        store.initialize()
+    # The server sends the alert "certificate required", which is not retried; now and then
+    # it hangs up before the client reads the alert: an EOF, as from a restarting server,
+    # which is retried.
+    causes = _ssl_errors(caught.value)
+    assert causes, "an ssl error underneath"
+    message = str(caught.value)
+    assert "ssl_certfile" in message, "the message points at the client certificate"
+    retried = [r.getMessage() for r in caplog.records if r.name == "storage_redis" and r.levelno == logging.WARNING]
+    assert len(retried) == len(sleeps)
+    assert all("EOF" in line for line in retried), "only a hang-up is retried, never the alert"
+    if "CERTIFICATE_REQUIRED" in str(causes[0]):
+        assert "TLS handshake" in message
+        assert "not retried" in message
+    else:
+        assert isinstance(causes[0], ssl.SSLEOFError)
+        assert len(sleeps) == 3
+
+
+def test_a_tls_file_gone_after_the_config_was_built_is_not_retried(
+    tls_server: RedisServer, certs: dict[str, Path], open_redis: OpenRedis, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.crt"
+    shutil.copy(certs["ca.crt"], ca)
+    sleeps = Sleeps()
+    store = open_redis(
+        tls_server.url,
+        ssl_ca_certs=str(ca),
+        ssl_certfile=str(certs["client.crt"]),
+        ssl_keyfile=str(certs["client.key"]),
+        sleep=sleeps,
+        initialize=False,
+    )
+    ca.unlink()
+    with pytest.raises(ConnectionFailed, match=r"a TLS file for Redis at .* could not be read") as caught:
+        store.initialize()
+    assert "ssl_ca_certs" in str(caught.value)
+    assert sleeps == []
+
+
+def test_a_key_file_that_holds_no_key_is_not_retried(
     tls_server: RedisServer, certs: dict[str, Path], open_redis: OpenRedis
 ) -> None:
+    sleeps = Sleeps()
     store = open_redis(
-        tls_server.url, ssl_ca_certs=str(certs["ca.crt"]), sleep=Sleeps(), max_retries=1, initialize=False
+        tls_server.url,
+        ssl_ca_certs=str(certs["ca.crt"]),
+        ssl_certfile=str(certs["client.crt"]),
+        ssl_keyfile=str(certs["client.crt"]),  # a certificate where the key should be
+        sleep=sleeps,
+        initialize=False,
     )
-    with pytest.raises(ConnectionFailed):
+    with pytest.raises(ConnectionFailed, match=r"TLS handshake .* failed .*PEM lib.* not retried"):
         store.initialize()
+    assert sleeps == []
 
 
 def test_verification_can_be_loosened_for_a_test_server(
@@ -78,3 +143,41 @@ def test_verification_can_be_loosened_for_a_test_server(
     )
     store.write("k", 1)
     assert store.read("k") == 1
+
+
+def test_a_tls_server_that_hangs_up_is_retried_and_named_unreachable(
+    certs: dict[str, Path], open_redis: OpenRedis
+) -> None:
+    sleeps = Sleeps()
+    with SlammingServer() as dying:  # closes each connection during the handshake: an EOF, as a restart gives
+        store = open_redis(
+            dying.url.replace("redis://", "rediss://"),
+            ssl_ca_certs=str(certs["ca.crt"]),
+            sleep=sleeps,
+            max_retries=2,
+            initialize=False,
+        )
+        with pytest.raises(ConnectionFailed, match="could not be reached after 2 retries") as caught:
+            store.initialize()
+        assert dying.accepted == 3
+    assert len(sleeps) == 2
+    assert "a server that requires client certificates hangs up like this: set ssl_certfile" in str(caught.value)
+
+
+def test_a_tls_server_that_is_down_is_retried(
+    tls_server: RedisServer, certs: dict[str, Path], open_redis: OpenRedis
+) -> None:
+    sleeps = Sleeps()
+    store = open_redis(
+        tls_server.url,
+        ssl_ca_certs=str(certs["ca.crt"]),
+        ssl_certfile=str(certs["client.crt"]),
+        ssl_keyfile=str(certs["client.key"]),
+        sleep=sleeps,
+        max_retries=2,
+    )
+    tls_server.kill()
+    with pytest.raises(ConnectionFailed, match="could not be reached after 2 retries") as caught:
+        store.read("k")
+    assert len(sleeps) == 2
+    assert "ssl_certfile" not in str(caught.value), "it has one: no hint about client certificates"

@@ -30,6 +30,7 @@ redis-py's own retries are off (see :meth:`RedisConfig.connection_kwargs`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -57,8 +58,9 @@ from storage_redis.errors import (
     is_auth_error,
     is_pool_exhausted,
     is_retryable,
-    is_tls_error,
     maybe_applied,
+    server_state,
+    tls_problem,
 )
 from storage_redis.scripts import CAS, SET_MANY_PX, Script
 from storage_redis.topology import Client, ConnectionSource, connection_source
@@ -72,6 +74,8 @@ _STRONG = Consistency.STRONG
 # Keys per MGET: bounds one reply's size; more keys go as several MGETs in one pipeline.
 _MGET_CHUNK = 10_000
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+# Redis quotes the first arguments of a command it does not know, a value among them.
+_ARGS_QUOTED = ", with args beginning with:"
 
 
 def _ttl_ms(ttl: float) -> int:
@@ -97,10 +101,11 @@ class RedisStorage(Storage):
         self._source: ConnectionSource = connection_source(config)
         self._where = self._source.describe()
         self._secrets = config.secrets()
+        self._tls = config.scheme == "rediss"
         self._policy = RetryPolicy(
             retries=config.max_retries,
             backoff=ExponentialBackoff(base=config.retry_delay_ms / 1000, cap=config.retry_max_delay_ms / 1000),
-            retryable=is_retryable,
+            retryable=functools.partial(is_retryable, tls=self._tls),
             sleep=sleep,
             on_retry=self._log_retry,
         )
@@ -135,8 +140,9 @@ class RedisStorage(Storage):
         """Run *operation* under the backend's retry policy, translating redis-py's errors.
 
         Raises:
-            ConnectionFailed: the server stayed unreachable through ``max_retries`` retries
-                (logged as ``Redis connection failed after N retries``).
+            ConnectionFailed: the server stayed unreachable (or in a state that passes,
+                such as loading its data) through ``max_retries`` retries (logged as
+                ``Redis connection failed after N retries``).
             PoolExhausted: no pooled connection came free within ``pool_timeout``.
             AuthenticationFailed: credentials or permissions refused; never retried.
         """
@@ -166,22 +172,45 @@ class RedisStorage(Storage):
                 f"connections stayed busy for pool_timeout={self._config.pool_timeout} s; raise "
                 "max_connections or pool_timeout in storage.redis (the server itself may be fine)"
             )
-        if is_tls_error(exc):
-            return ConnectionFailed(
-                f"the TLS handshake with Redis at {where} failed ({text}); check ssl_ca_certs, "
-                "ssl_check_hostname and the server's certificate; not retried"
-            )
-        if is_retryable(exc):
-            retries = self._config.max_retries
-            log.error("Redis connection failed after %d retries", retries)
-            return ConnectionFailed(
-                f"Redis at {where} could not be reached after {retries} retries ({type(exc).__name__}: {text}); "
-                "check that the server runs and is reachable, or raise max_retries/retry_delay_ms "
-                "(or socket_timeout) in storage.redis"
-            )
+        problem = tls_problem(exc, tls=self._tls)
+        if problem is not None:
+            return self._tls_failed(problem, text)
+        if is_retryable(exc, tls=self._tls):
+            return self._exhausted(exc, text)
         if isinstance(exc, rx.RedisError):
             return self._refused(exc, text, key)
         return exc
+
+    def _tls_failed(self, problem: BaseException, text: str) -> ConnectionFailed:
+        if isinstance(problem, FileNotFoundError):
+            return ConnectionFailed(
+                f"a TLS file for Redis at {self._where} could not be read ({text}); check the paths in "
+                "ssl_ca_certs, ssl_certfile and ssl_keyfile; not retried"
+            )
+        return ConnectionFailed(
+            f"the TLS handshake with Redis at {self._where} failed ({text}); check ssl_ca_certs (the CA that "
+            "signed the server's certificate), ssl_check_hostname, and ssl_certfile/ssl_keyfile (a server "
+            "with tls-auth-clients needs a client certificate); not retried"
+        )
+
+    def _exhausted(self, exc: Exception, text: str) -> ConnectionFailed:
+        """The retries ran out: say whether the server was silent or answered with a state."""
+        retries = self._config.max_retries
+        log.error("Redis connection failed after %d retries", retries)
+        state = server_state(exc)
+        if state is not None:
+            what, advice = state
+            return ConnectionFailed(
+                f"Redis at {self._where} answered, but it {what} through {retries} retries ({text}); {advice}"
+            )
+        hint = ""
+        if self._tls and self._config.ssl_certfile is None and "EOF" in text:
+            hint = "; over TLS, a server that requires client certificates hangs up like this: set ssl_certfile"
+        return ConnectionFailed(
+            f"Redis at {self._where} could not be reached after {retries} retries ({type(exc).__name__}: {text}); "
+            "check that the server runs and is reachable, or raise max_retries/retry_delay_ms "
+            f"(or socket_timeout) in storage.redis{hint}"
+        )
 
     def _refused(self, exc: rx.RedisError, text: str, key: str | None) -> StorageError:
         """The server (or the client library) gave an error that a retry would only repeat."""
@@ -200,6 +229,7 @@ class RedisStorage(Storage):
         return StorageError(f"Redis at {self._where} refused the command: {text}")
 
     def _scrub(self, text: str) -> str:
+        text = text.split(_ARGS_QUOTED, 1)[0]
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
