@@ -265,8 +265,7 @@ def test_every_kind_of_write_reports_too_few_acknowledgements(
 def test_conditional_write_that_loses_is_a_conflict_not_a_consistency_error(
     replicated: tuple[RedisServer, RedisServer], open_redis: OpenRedis
 ) -> None:
-    # The WAIT in the pipeline still runs (it may block up to wait_timeout_ms), but nothing
-    # was written, so there is nothing to confirm.
+    # Nothing was written, so there is nothing to confirm (and no WAIT is sent: test_redis_wait).
     primary, replica = replicated
     store = open_redis(primary.url, wait_replicas=1, wait_timeout_ms=200)
     store.write("k", 1)

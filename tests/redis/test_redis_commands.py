@@ -56,6 +56,23 @@ def test_a_listing_ends_when_the_store_closes(server: RedisServer, open_redis: O
         list(keys)
 
 
+def test_a_listing_kept_across_close_and_initialize_stops_and_leaves_no_connection(
+    server: RedisServer, open_redis: OpenRedis
+) -> None:
+    store = open_redis(server.url, scan_count=2, client_name="lister")
+    store.write_many({f"k{i}": i for i in range(20)})
+    keys = store.keys()
+    next(keys)
+    store.close()
+    store.initialize()
+    with pytest.raises(StorageError, match="was closed while listing keys"):
+        list(keys)  # its pool is gone: reconnecting it would leave a socket nobody closes
+    assert len(list(store.keys())) == 20, "a listing begun after initialize() works"
+    store.close()
+    with server.client() as raw:
+        assert [c for c in raw.client_list() if c["name"] == "lister"] == []
+
+
 def test_keys_yields_every_matching_key_once(server: RedisServer, open_redis: OpenRedis) -> None:
     store = open_redis(server.url, scan_count=7)
     store.write_many({f"task_{i:03}": i for i in range(95)} | {"other": 0, "task": 1})

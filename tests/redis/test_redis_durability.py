@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import OpenRedis, ServerFactory
+from conftest import OpenRedis, ServerFactory, Sleeps
 from redis_servers import Monitor, RedisServer
 
 from storage_core import ConfigError, ConsistencyError, StorageError
@@ -74,3 +74,22 @@ def test_an_unconfirmed_fsync_is_reported(aof_server: RedisServer, open_redis: O
     with pytest.raises(ConsistencyError, match="but the primary did not confirm its AOF fsync within 50 ms"):
         store.write("k", 1)
     assert store.read("k") == 1, "applied all the same"
+
+
+def test_aof_switched_off_after_initialize_is_applied_but_not_confirmed(
+    aof_server: RedisServer, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_redis(aof_server.url, wait_aof=True, sleep=Sleeps())
+    store.write("k", 1)
+    with aof_server.client() as raw:
+        raw.config_set("appendonly", "no")  # an operator restarts it without AOF, say
+    value = {"payload": "customer-data-7f3e" * 10}
+    with pytest.raises(ConsistencyError) as caught:
+        store.write("k", value)
+    message = str(caught.value)
+    assert "the write to key 'k' is applied on the primary" in message
+    assert "not confirmed: WAITAOF failed" in message
+    assert "appendonly yes" in message
+    assert "customer-data" not in message
+    assert not caplog.records, "not retried: the write is applied"
+    assert store.read("k") == value

@@ -24,6 +24,7 @@ from storage_redis.errors import maybe_applied
 from storage_core import (
     AuthenticationFailed,
     ConnectionFailed,
+    ConsistencyError,
     KeyNotFound,
     StorageError,
     VersionConflict,
@@ -240,6 +241,12 @@ def test_ac4_missing_permission_raises_authentication_failed_without_retry(
     scripter = open_redis(locked.url, sleep=sleeps, username="scripter", password="scripter-pw")
     with pytest.raises(AuthenticationFailed):
         scripter.update("k", lambda v: v + 1)  # the script may run, its SET may not
+    with locked.client() as raw:
+        raw.execute_command("ACL", "SETUSER", "getter", "on", ">getter-pw", "~*", "+get", "+@connection")  # type: ignore[no-untyped-call]
+    getter = open_redis(locked.url, sleep=sleeps, username="getter", password="getter-pw")
+    with pytest.raises(AuthenticationFailed) as caught:
+        getter.read_many([f"k{i}" for i in range(10_001)])  # MGETs in one pipeline
+    assert "MGET" not in str(caught.value), "not redis-py's 'Command # 1 (MGET k0 k1 ...)' prefix"
     assert sleeps == []
 
 
@@ -323,6 +330,23 @@ def test_update_whose_reply_was_lost_applies_exactly_once(proxied: Proxy, open_r
     assert store.update("counter", lambda v: v + 1) == 2
     assert proxied.lost_replies == 1
     assert store.read("counter") == 2, "a false conflict would have made update() add 1 twice"
+
+
+def test_a_write_whose_wait_reply_was_lost_is_applied_not_confirmed_and_not_repeated(
+    proxied: Proxy, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    sleeps = Sleeps()
+    store = open_redis(proxied.url, sleep=sleeps, wait_replicas=1, wait_timeout_ms=50)
+    store.write("k", 1, consistency="eventual")
+    proxied.lose_reply_to(b"WAIT")
+    with pytest.raises(ConsistencyError) as caught:
+        store.delete("k")
+    message = str(caught.value)
+    assert "the write to key 'k' is applied on the primary" in message
+    assert "not confirmed: WAIT failed (ConnectionError" in message
+    assert sleeps == [], "the DEL is not sent again: it would find nothing and report False"
+    assert proxied.lost_replies == 1
+    assert store.exists("k") is False
 
 
 def test_without_the_lost_reply_flag_the_retry_would_be_a_false_conflict(
@@ -474,3 +498,21 @@ def test_a_server_busy_with_a_script_says_so(
     assert "SCRIPT KILL" in message
     assert len(sleeps) == 2
     assert store.read_many(["k"]) == {}, "usable again once the script ended"
+
+
+# -- close() ends what is under way ----------------------------------------------------------
+
+
+def test_closing_the_store_during_a_backoff_stops_its_retries(server: RedisServer, open_redis: OpenRedis) -> None:
+    def close_then_restart(failures: int) -> None:
+        store.close()  # another thread closes the store while this one waits to retry
+        server.start()  # and the server is back: nothing may reconnect to it
+
+    store = open_redis(server.url, sleep=Sleeps(before=close_then_restart), client_name="closed-store")
+    store.write("k", 1)
+    server.kill()
+    with pytest.raises(StorageError, match="was closed while an operation on it was under way") as caught:
+        store.get("k")
+    assert not isinstance(caught.value, ConnectionFailed)
+    with server.client() as raw:
+        assert [c for c in raw.client_list() if c["name"] == "closed-store"] == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["CAS", "SET_MANY_PX", "Script"]
+__all__ = ["CAS", "SCRIPTS", "SET_MANY_PX", "Script"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,9 @@ else
 end
 if not matches then
   if ARGV[5] == '1' and current == ARGV[1] then
+    -- Stored again as it is: a WAIT covers only its own connection's writes, and the
+    -- earlier attempt wrote on a connection that is gone.
+    redis.call('SET', KEYS[1], current, 'KEEPTTL')
     return 2
   end
   return 0
@@ -64,3 +67,5 @@ end
 return #KEYS
 """
 )
+
+SCRIPTS = (CAS, SET_MANY_PX)

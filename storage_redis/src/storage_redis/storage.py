@@ -14,8 +14,9 @@ EVENTUAL    the primary applied it (in memory; on disk per the server's own
             ``appendonly``/``appendfsync`` settings). No ``WAIT``.
 STRONG      the same, and with ``wait_replicas: N`` also ``N`` replicas
             acknowledged it within ``wait_timeout_ms`` (``WAIT``, sent on the
-            write's own connection), else ``ConsistencyError``: the write *is*
-            on the primary and is not rolled back. With ``wait_aof: true``
+            write's own connection, and only after a write that changed
+            something), else ``ConsistencyError``: the write *is* on the
+            primary and is not rolled back. With ``wait_aof: true``
             (Redis >= 7.2) the primary's AOF was also fsynced (``WAITAOF``).
             Without ``wait_replicas``/``wait_aof`` it is the same as EVENTUAL.
 ==========  ===================================================================
@@ -62,8 +63,8 @@ from storage_redis.errors import (
     server_state,
     tls_problem,
 )
-from storage_redis.scripts import CAS, SET_MANY_PX, Script
-from storage_redis.topology import Client, ConnectionSource, connection_source
+from storage_redis.scripts import CAS, SCRIPTS, SET_MANY_PX, Script
+from storage_redis.topology import Client, Connection, ConnectionSource, connection_source
 
 __all__ = ["RedisStorage"]
 
@@ -73,6 +74,7 @@ T = TypeVar("T")
 _STRONG = Consistency.STRONG
 # Keys per MGET: bounds one reply's size; more keys go as several MGETs in one pipeline.
 _MGET_CHUNK = 10_000
+# SCAN's MATCH with these escaped matches the prefix literally, so no key needs checking again.
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 # Redis quotes the first arguments of a command it does not know, a value among them.
 _ARGS_QUOTED = ", with args beginning with:"
@@ -83,11 +85,33 @@ def _ttl_ms(ttl: float) -> int:
     return max(1, math.ceil(round(ttl * 1000, 6)))
 
 
+def _run(execute: Callable[..., Any], args: Sequence[Any], script: Script | None) -> Any:
+    """``execute(*args)``, loading *script* first if the server has forgotten it (restarted, flushed)."""
+    if script is None:
+        return execute(*args)
+    try:
+        return execute(*args)
+    except rx.NoScriptError:
+        execute("SCRIPT", "LOAD", script.source)
+        return execute(*args)
+
+
+def _on(connection: Connection) -> Callable[..., Any]:
+    """Run a command on this very connection: send it, read its reply."""
+
+    def execute(*args: Any) -> Any:
+        connection.send_command(*args)
+        return connection.read_response()
+
+    return execute
+
+
 class RedisStorage(Storage):
     """Storage on a Redis server, shared by every agent that points at it.
 
-    Constructing does no I/O; ``initialize()`` builds the blocking connection pool and
-    PINGs the server. *sleep* is what the retry policy waits with (tests inject one).
+    Constructing does no I/O; ``initialize()`` builds the blocking connection pool,
+    PINGs the server and loads the Lua scripts. *sleep* is what the retry policy waits
+    with (tests inject one).
     """
 
     name: ClassVar[str] = "redis"
@@ -109,13 +133,16 @@ class RedisStorage(Storage):
             sleep=sleep,
             on_retry=self._log_retry,
         )
-        self._wait: tuple[Any, ...] | None = None
+        self._wait: tuple[Any, ...] = ()
         if config.wait_aof:
             self._wait = ("WAITAOF", 1, config.wait_replicas, config.wait_timeout_ms)
         elif config.wait_replicas:
             self._wait = ("WAIT", config.wait_replicas, config.wait_timeout_ms)
-        self._client: Client
-        self._aof_checked = False
+        # Whether a STRONG write waits at all; an EVENTUAL one never does.
+        self._strong_waits = bool(self._wait)
+        # None while closed: an operation that finds another client (or none) was cut off by close().
+        self._client: Client | None = None
+        self._checked = False
 
     # -- construction -------------------------------------------------------------------
 
@@ -123,11 +150,6 @@ class RedisStorage(Storage):
     def from_options(cls, options: Mapping[str, Any]) -> Self:
         """Build from the ``storage.redis`` section of the config. No I/O."""
         return cls(parse_options(RedisConfig, options, section=SECTION))
-
-    @classmethod
-    def from_url(cls, url: str) -> Self:
-        """Build from a ``redis://``, ``rediss://`` or ``unix://`` URL. No I/O."""
-        return cls(RedisConfig(url=url))
 
     @property
     def config(self) -> RedisConfig:
@@ -145,12 +167,26 @@ class RedisStorage(Storage):
                 ``Redis connection failed after N retries``).
             PoolExhausted: no pooled connection came free within ``pool_timeout``.
             AuthenticationFailed: credentials or permissions refused; never retried.
+            StorageError: the store was closed while the operation waited to retry.
         """
-        return self._call(lambda _attempt: operation())
+        return self._call(lambda _client: operation())
 
-    def _call(self, operation: Callable[[int], T], key: str | None = None) -> T:
+    def _call(self, operation: Callable[[Client], T], key: str | None = None, client: Client | None = None) -> T:
+        """Run ``operation(client)`` under the retry policy, on the store's client of the moment.
+
+        Each attempt first checks that the store still has that client: a store closed
+        (and perhaps reopened) during a backoff is not reconnected by a retry.
+        """
+        if client is None:
+            client = self._client
+
+        def attempt(failures: int) -> T:
+            if self._client is not client:
+                raise self._abandoned(failures)
+            return operation(client)  # type: ignore[arg-type]  # None only where the template already refused
+
         try:
-            return self._policy.call(operation)
+            return self._policy.call(attempt)
         except StorageError:
             raise
         except Exception as exc:
@@ -158,6 +194,13 @@ class RedisStorage(Storage):
             if error is exc:
                 raise
             raise error from exc
+
+    def _abandoned(self, failures: int) -> StorageError:
+        after = f" after {failures} failed attempt(s)" if failures else ""
+        return StorageError(
+            f"{self!r} was closed while an operation on it was under way{after}; the operation was "
+            "abandoned (a write may or may not have been applied): initialize() the store again and retry"
+        )
 
     def _translate(self, exc: Exception, key: str | None) -> Exception:
         where, text = self._where, self._scrub(str(exc))
@@ -250,21 +293,35 @@ class RedisStorage(Storage):
     def _connect(self) -> None:
         self._source.open()
         self._client = self._source.primary()
-        self._aof_checked = False
+        self._checked = False
 
     def _close(self) -> None:
+        self._client = None
         self._source.close()
 
     def _ping(self) -> None:
-        client = self._client
-        self._call(lambda _: client.execute_command("PING"))
-        if self._config.wait_aof and not self._aof_checked:
-            self._check_waitaof()  # once per initialize(), not on every ping()
-            self._aof_checked = True
+        self._call(lambda client: client.execute_command("PING"))
+        if not self._checked:  # once per initialize(), not on every ping()
+            self._load_scripts()
+            if self._config.wait_aof:
+                self._check_waitaof()
+            self._checked = True
+
+    def _load_scripts(self) -> None:
+        """Load the scripts up front, so a write rarely meets NOSCRIPT (it still may: a restart forgets them)."""
+
+        def load(client: Client) -> None:
+            with client.pipeline(transaction=False) as pipe:
+                for script in SCRIPTS:
+                    pipe.execute_command("SCRIPT", "LOAD", script.source)
+                # A user without SCRIPT LOAD rights (a reader, say) is refused here: left to
+                # the first write that needs the script, which then says so.
+                pipe.execute(raise_on_error=False)
+
+        self._call(load)
 
     def _check_waitaof(self) -> None:
-        client = self._client
-        info: dict[str, Any] = self._call(lambda _: client.execute_command("INFO"))
+        info: dict[str, Any] = self._call(lambda client: client.execute_command("INFO"))
         version = tuple(int(p) for p in str(info.get("redis_version", "0")).split(".")[:2] if p.isdigit())
         if version < (7, 2):
             raise ConfigError(
@@ -284,30 +341,62 @@ class RedisStorage(Storage):
 
     # -- writes -------------------------------------------------------------------------
 
-    def _send(self, args: Sequence[Any], wait: bool) -> tuple[Any, Any]:
-        """Run one command; with *wait*, followed by WAIT on the same connection."""
-        client = self._client
-        if not wait:
-            return client.execute_command(*args), None
-        assert self._wait is not None
-        # One non-transactional pipeline: WAIT covers the writes of its own connection only,
-        # and inside MULTI it would not block.
-        with client.pipeline(transaction=False) as pipe:
-            pipe.execute_command(*args)
-            pipe.execute_command(*self._wait)
-            result, acks = pipe.execute()
-        return result, acks
+    def _send_write(
+        self, args: Sequence[Any], key: str | None, consistency: Consistency, script: Script | None = None
+    ) -> Any:
+        """Run one write command under the retry policy and return its reply.
 
-    def _send_script(self, script: Script, args: Sequence[Any], wait: bool) -> tuple[Any, Any]:
+        At STRONG with ``wait_replicas``/``wait_aof``, confirm it with WAIT/WAITAOF when it
+        wrote something (*key* None: a batch).
+        """
+        wait = self._strong_waits and consistency is _STRONG
+        result, acks = self._call(lambda client: self._write_once(client, args, wait, script), key)
+        if acks is not None:
+            self._confirm(acks, key)
+        return result
+
+    def _write_once(self, client: Client, args: Sequence[Any], wait: bool, script: Script | None) -> tuple[Any, Any]:
+        """One attempt: the write's reply, and the reply of the WAIT that followed it (None if none did).
+
+        WAIT covers the writes of its own connection only (and blocks only outside MULTI),
+        so with *wait* one pooled connection is held for both; WAIT is sent only when the
+        write changed something. A failed WAIT comes back as its exception: the write is
+        applied by then and must not be retried, only reported.
+        """
+        if not wait:
+            return _run(client.execute_command, args, script), None
+        pool = client.connection_pool
+        connection = pool.get_connection()
+        execute = _on(connection)
         try:
-            return self._send(args, wait)
-        except rx.NoScriptError:
-            self._client.execute_command("SCRIPT", "LOAD", script.source)
-            return self._send(args, wait)
+            result = _run(execute, args, script)
+            if not result:
+                return result, None
+            try:
+                return result, execute(*self._wait)
+            except Exception as exc:
+                if not isinstance(exc, rx.ResponseError):
+                    connection.disconnect()
+                return result, exc
+        except rx.ResponseError:
+            raise  # a whole reply was read: the connection is in step
+        except BaseException:
+            connection.disconnect()  # a reply may be half read: this socket must not be reused
+            raise
+        finally:
+            pool.release(connection)
 
     def _confirm(self, acks: Any, key: str | None) -> None:
-        """Raise ConsistencyError when WAIT/WAITAOF counted fewer acknowledgements than asked."""
+        """Raise ConsistencyError when WAIT/WAITAOF failed or counted fewer acknowledgements than asked."""
         config = self._config
+        what = f"the write to key {key!r}" if key is not None else "the batch write"
+        applied = f"{what} is applied on the primary ({self._where}) and will not be rolled back, but"
+        if isinstance(acks, Exception):
+            raise ConsistencyError(
+                f"{applied} not confirmed: {self._wait[0]} failed ({type(acks).__name__}: {self._scrub(str(acks))}); "
+                "check the replicas (INFO replication) and, with wait_aof, that the server still runs with "
+                "appendonly yes (INFO persistence)"
+            ) from acks
         local, replicas = acks if config.wait_aof else (1, acks)
         missing = []
         if local < 1:
@@ -316,35 +405,28 @@ class RedisStorage(Storage):
             missing.append(f"only {replicas} of {config.wait_replicas} replicas acknowledged it")
         if not missing:
             return
-        what = f"the write to key {key!r}" if key is not None else "the batch write"
         raise ConsistencyError(
-            f"{what} is applied on the primary ({self._where}) and will not be rolled back, but "
-            f"{' and '.join(missing)} within {config.wait_timeout_ms} ms; check the replicas "
+            f"{applied} {' and '.join(missing)} within {config.wait_timeout_ms} ms; check the replicas "
             "(INFO replication) and the server's disk, or lower wait_replicas/raise wait_timeout_ms"
         )
 
     def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
         args: tuple[Any, ...] = ("SET", key, data) if ttl is None else ("SET", key, data, "PX", _ttl_ms(ttl))
-        if consistency is _STRONG and self._wait is not None:
-            _, acks = self._call(lambda _: self._send(args, True), key)
-            self._confirm(acks, key)
-        else:
-            client = self._client
-            self._call(lambda _: client.execute_command(*args), key)
+        self._send_write(args, key, consistency)
 
     def _write_if(
         self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
     ) -> bool:
-        wait = consistency is _STRONG and self._wait is not None
+        wait = self._strong_waits and consistency is _STRONG
         mode, version = ("absent", "") if expected is None else ("version", expected)
         px = "" if ttl is None else _ttl_ms(ttl)
         lost_reply = False
 
-        def attempt(_: int) -> tuple[Any, Any]:
+        def attempt(client: Client) -> tuple[Any, Any]:
             nonlocal lost_reply
             args = ("EVALSHA", CAS.sha, 1, key, data, mode, version, px, "1" if lost_reply else "0")
             try:
-                return self._send_script(CAS, args, wait)
+                return self._write_once(client, args, wait, CAS)
             except Exception as exc:
                 # The earlier attempt may have been applied with its reply lost: then the retry
                 # must count finding our own bytes as success, not as a conflict.
@@ -354,60 +436,49 @@ class RedisStorage(Storage):
         result, acks = self._call(attempt, key)
         if not result:
             return False
-        if wait:
+        if acks is not None:
             self._confirm(acks, key)
         return True
 
     def _delete(self, key: str, consistency: Consistency) -> bool:
-        wait = consistency is _STRONG and self._wait is not None
-        args = ("DEL", key)
-        removed, acks = self._call(lambda _: self._send(args, wait), key)
-        if removed and wait:
-            self._confirm(acks, key)
-        return bool(removed)
+        return bool(self._send_write(("DEL", key), key, consistency))
 
     def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
         # One command, so one round trip and all or none: MSET, or a script of SET ... PX.
-        wait = consistency is _STRONG and self._wait is not None
         if ttl is None:
-            args: list[Any] = ["MSET", *chain.from_iterable(items)]
-            if not wait:
-                client = self._client
-                self._call(lambda _: client.execute_command(*args))
-                return
-            _, acks = self._call(lambda _: self._send(args, True))
-        else:
-            args = ["EVALSHA", SET_MANY_PX.sha, len(items)]
-            args.extend(key for key, _ in items)
-            args.extend(data for _, data in items)
-            args.append(_ttl_ms(ttl))
-            _, acks = self._call(lambda _: self._send_script(SET_MANY_PX, args, wait))
-        if wait:
-            self._confirm(acks, None)
+            self._send_write(["MSET", *chain.from_iterable(items)], None, consistency)
+            return
+        args: list[Any] = ["EVALSHA", SET_MANY_PX.sha, len(items)]
+        args.extend(key for key, _ in items)
+        args.extend(data for _, data in items)
+        args.append(_ttl_ms(ttl))
+        self._send_write(args, None, consistency, SET_MANY_PX)
 
     # -- reads --------------------------------------------------------------------------
 
     def _read(self, key: str) -> bytes | None:
-        client = self._client
-        data: bytes | None = self._call(lambda _: client.execute_command("GET", key), key)
+        data: bytes | None = self._call(lambda client: client.execute_command("GET", key), key)
         return data
 
     def _exists(self, key: str) -> bool:
-        client = self._client
-        return bool(self._call(lambda _: client.execute_command("EXISTS", key), key))
+        return bool(self._call(lambda client: client.execute_command("EXISTS", key), key))
 
     def _read_many(self, keys: Sequence[str]) -> Sequence[bytes | None]:
-        client = self._client
         if len(keys) <= _MGET_CHUNK:
-            found: list[bytes | None] = self._call(lambda _: client.execute_command("MGET", *keys))
+            found: list[bytes | None] = self._call(lambda client: client.execute_command("MGET", *keys))
             return found
         chunks = [keys[i : i + _MGET_CHUNK] for i in range(0, len(keys), _MGET_CHUNK)]
 
-        def attempt(_: int) -> list[bytes | None]:
+        def attempt(client: Client) -> list[bytes | None]:
             with client.pipeline(transaction=False) as pipe:
                 for chunk in chunks:
                     pipe.execute_command("MGET", *chunk)
-                return [data for reply in pipe.execute() for data in reply]
+                # Not raise_on_error: redis-py would prefix the error with the command and its arguments.
+                replies = pipe.execute(raise_on_error=False)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return [data for reply in replies for data in reply]
 
         return self._call(attempt)
 
@@ -417,19 +488,18 @@ class RedisStorage(Storage):
         count = self._config.scan_count
         cursor = 0
 
-        def page(_: int) -> tuple[int, list[bytes]]:
+        def page(client: Client) -> tuple[int, list[bytes]]:
             reply: tuple[int, list[bytes]] = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", count)
             return reply
 
         while True:
-            self._require_open()  # a listing outliving close() must not reopen the pool
-            cursor, batch = self._call(page)
+            if self._client is not client:  # closed, or closed and opened again, since the listing began
+                raise StorageError(f"{self!r} was closed while listing keys; list them again once it is initialized")
+            cursor, batch = self._call(page, client=client)
             for raw in batch:
                 try:
-                    key = raw.decode()
+                    yield raw.decode()
                 except UnicodeDecodeError:
                     continue  # not a key storage-core could have written
-                if key.startswith(prefix):
-                    yield key
             if not cursor:
                 return

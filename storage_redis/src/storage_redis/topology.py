@@ -16,29 +16,46 @@ from redis.connection import UnixDomainSocketConnection
 
 from storage_redis.config import RedisConfig
 
-__all__ = ["Client", "ConnectionSource", "Pipeline", "Standalone", "connection_source"]
+__all__ = ["Client", "Connection", "ConnectionSource", "Pipeline", "Pool", "Standalone", "connection_source"]
 
 
 class Pipeline(Protocol):
     """The part of a redis-py pipeline the backend uses."""
 
     def execute_command(self, *args: Any) -> Any: ...
-    def execute(self) -> list[Any]: ...
+    def execute(self, raise_on_error: bool = ...) -> list[Any]: ...
     def __enter__(self) -> Self: ...
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
 
-class Client(Protocol):
-    """The part of a redis-py client the backend uses: commands and non-transactional pipelines.
+class Connection(Protocol):
+    """One connection taken from the pool: a command, then its reply, on the same socket."""
 
-    ``redis.Redis`` has it, and so do the Sentinel and Cluster clients to come.
+    def send_command(self, *args: Any) -> None: ...
+    def read_response(self) -> Any: ...
+    def disconnect(self) -> None: ...
+
+
+class Pool(Protocol):
+    """The part of a redis-py connection pool the backend uses to hold one connection."""
+
+    def get_connection(self) -> Connection: ...
+    def release(self, connection: Connection) -> None: ...
+
+
+class Client(Protocol):
+    """The part of a redis-py client the backend uses: commands, non-transactional pipelines,
+    and its pool, for a write that ``WAIT`` must follow on the same connection.
+
+    ``redis.Redis`` has it; a Sentinel client has it too.
     """
+
+    connection_pool: Pool
 
     def execute_command(self, *args: Any, **options: Any) -> Any: ...
     def pipeline(self, transaction: bool = ..., shard_hint: Any = ...) -> Pipeline: ...
-    def close(self) -> None: ...
 
 
 class ConnectionSource(Protocol):
@@ -77,10 +94,10 @@ class Standalone:
         return self._client
 
     def close(self) -> None:
-        client, pool = self._client, self._pool
+        # Only the pool holds connections: Redis.close() on a client given a pool of its own
+        # releases a single-connection client's connection and nothing else.
+        pool = self._pool
         self._client = self._pool = None
-        if client is not None:
-            client.close()
         if pool is not None:
             pool.disconnect()
 
