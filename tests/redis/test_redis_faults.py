@@ -30,7 +30,7 @@ from storage_core import (
     VersionConflict,
 )
 from storage_core.testing import fresh_namespace
-from storage_redis import PoolExhausted, RedisStorage
+from storage_redis import OutcomeUnknown, PoolExhausted, RedisStorage
 
 FAILED = "Redis connection failed after {} retries"
 
@@ -330,6 +330,38 @@ def test_update_whose_reply_was_lost_applies_exactly_once(proxied: Proxy, open_r
     assert store.update("counter", lambda v: v + 1) == 2
     assert proxied.lost_replies == 1
     assert store.read("counter") == 2, "a false conflict would have made update() add 1 twice"
+
+
+def test_a_lost_reply_then_a_changed_key_is_an_unknown_outcome_not_a_conflict(
+    proxied: Proxy, server: RedisServer, open_redis: OpenRedis
+) -> None:
+    with server.client() as raw:
+        # Another agent's update lands during our backoff: the retry finds neither the
+        # version it expected nor its own bytes, and cannot tell whether it wrote.
+        store = open_redis(proxied.url, sleep=Sleeps(before=lambda failures: raw.incr("counter")))
+        store.write("counter", 1)
+        proxied.lose_reply_to(b"EVALSHA")
+        calls: list[int] = []
+
+        def add_one(value: int) -> int:
+            calls.append(value)
+            return value + 1
+
+        with pytest.raises(OutcomeUnknown) as caught:
+            store.update("counter", add_one)
+        assert calls == [1], "a VersionConflict would have made update() run fn again and add 2"
+        assert store.read("counter") == 3, "ours (2), then theirs (+1)"
+        message = str(caught.value)
+        assert "conditional write to key 'counter'" in message
+        assert "may or may not have been applied; read the key before retrying" in message
+        assert isinstance(caught.value, ConnectionFailed)
+
+        version = store.read_entry("counter").version
+        proxied.lose_reply_to(b"EVALSHA")
+        with pytest.raises(OutcomeUnknown):
+            store.write("counter", 10, if_version=version)
+        assert store.read("counter") == 11
+    assert proxied.lost_replies == 2
 
 
 def test_a_write_whose_wait_reply_was_lost_is_applied_not_confirmed_and_not_repeated(

@@ -15,6 +15,7 @@ from redis import exceptions as rx
 from storage_core.errors import ConnectionFailed
 
 __all__ = [
+    "OutcomeUnknown",
     "PoolExhausted",
     "is_auth_error",
     "is_pool_exhausted",
@@ -27,6 +28,10 @@ __all__ = [
 
 class PoolExhausted(ConnectionFailed):
     """Every pooled connection stayed busy for ``pool_timeout``: the pool is too small, not the server down."""
+
+
+class OutcomeUnknown(ConnectionFailed):
+    """The connection broke after a conditional write was sent, and the key changed since: read it before retrying."""
 
 
 _AUTH_TYPES: tuple[type[BaseException], ...] = (

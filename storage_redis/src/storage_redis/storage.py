@@ -55,6 +55,7 @@ from storage_core.retry import ExponentialBackoff, RetryPolicy
 from storage_core.storage import Storage
 from storage_redis.config import SCHEMES, SECTION, RedisConfig
 from storage_redis.errors import (
+    OutcomeUnknown,
     PoolExhausted,
     is_auth_error,
     is_pool_exhausted,
@@ -435,6 +436,15 @@ class RedisStorage(Storage):
 
         result, acks = self._call(attempt, key)
         if not result:
+            if lost_reply:
+                # Neither the expected version nor our bytes: our write was never applied, or
+                # was applied and then overwritten. A False here would make update() run fn
+                # again, maybe applying it twice.
+                raise OutcomeUnknown(
+                    f"the connection to Redis at {self._where} broke after the conditional write to key {key!r} "
+                    "was sent, and the key has changed since: the write may or may not have been applied; "
+                    "read the key before retrying"
+                )
             return False
         if acks is not None:
             self._confirm(acks, key)
