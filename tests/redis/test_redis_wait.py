@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from storage_core import (
     ConnectionFailed,
     ConsistencyError,
     SerializationError,
+    StorageError,
     VersionConflict,
 )
 
@@ -115,6 +116,27 @@ def test_a_server_that_stays_busy_says_so_after_the_retries(
     assert "SCRIPT KILL" in message
     assert "could not be reached" not in message
     assert MARKER not in _shown(caught.value, caplog)
+
+
+def test_a_write_refused_with_its_wait_in_the_same_round_trip_is_what_it_is(
+    server_factory: ServerFactory, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SET and MSET always write when they succeed, so their WAIT goes with them; a refusal
+    # is still reported as itself, and the connection stays in step for the next command.
+    full = server_factory("--maxmemory-policy", "noeviction")
+    store = open_redis(full.url, sleep=Sleeps(), max_connections=1, wait_replicas=1, wait_timeout_ms=50)
+    with full.client() as raw:
+        raw.set("ballast", b"x" * 3_000_000)
+        raw.config_set("maxmemory", "2mb")  # now past maxmemory: every further write is refused
+    writes: list[Callable[[], None]] = [lambda: store.write("k", VALUE), lambda: store.write_many({"a": VALUE})]
+    for write in writes:
+        with pytest.raises(StorageError, match="out of memory") as caught:
+            write()
+        assert not isinstance(caught.value, ConsistencyError)
+        assert "Command #" not in str(caught.value)
+        assert MARKER not in _shown(caught.value, caplog)
+    assert store.get("k") is None, "nothing written, and the one connection still answers in order"
+    assert store.exists("ballast")
 
 
 # -- WAIT only after a write that changed something -------------------------------------------

@@ -107,6 +107,20 @@ def _on(connection: Connection) -> Callable[..., Any]:
     return execute
 
 
+def _confirmation(connection: Connection) -> Any:
+    """The reply to the WAIT sent on *connection*, or the error in its place.
+
+    Returned, not raised: the write before the WAIT is applied either way, so it must be
+    reported as unconfirmed, never retried.
+    """
+    try:
+        return connection.read_response()
+    except Exception as exc:
+        if not isinstance(exc, rx.ResponseError):
+            connection.disconnect()  # a reply may be half read: this socket must not be reused
+        return exc
+
+
 class RedisStorage(Storage):
     """Storage on a Redis server, shared by every agent that points at it.
 
@@ -343,42 +357,54 @@ class RedisStorage(Storage):
     # -- writes -------------------------------------------------------------------------
 
     def _send_write(
-        self, args: Sequence[Any], key: str | None, consistency: Consistency, script: Script | None = None
+        self,
+        args: Sequence[Any],
+        key: str | None,
+        consistency: Consistency,
+        script: Script | None = None,
+        *,
+        conditional: bool = False,
     ) -> Any:
         """Run one write command under the retry policy and return its reply.
 
         At STRONG with ``wait_replicas``/``wait_aof``, confirm it with WAIT/WAITAOF when it
-        wrote something (*key* None: a batch).
+        wrote something (*key* None: a batch; *conditional*: it may write nothing).
         """
         wait = self._strong_waits and consistency is _STRONG
-        result, acks = self._call(lambda client: self._write_once(client, args, wait, script), key)
+        result, acks = self._call(lambda client: self._write_once(client, args, wait, script, conditional), key)
         if acks is not None:
             self._confirm(acks, key)
         return result
 
-    def _write_once(self, client: Client, args: Sequence[Any], wait: bool, script: Script | None) -> tuple[Any, Any]:
+    def _write_once(
+        self, client: Client, args: Sequence[Any], wait: bool, script: Script | None, conditional: bool
+    ) -> tuple[Any, Any]:
         """One attempt: the write's reply, and the reply of the WAIT that followed it (None if none did).
 
         WAIT covers the writes of its own connection only (and blocks only outside MULTI),
-        so with *wait* one pooled connection is held for both; WAIT is sent only when the
-        write changed something. A failed WAIT comes back as its exception: the write is
-        applied by then and must not be retried, only reported.
+        so with *wait* one pooled connection is held for both. A write that always writes
+        when it succeeds (SET, MSET) goes with its WAIT in one round trip; a *conditional*
+        one, or a script that may meet NOSCRIPT, is sent first, and WAIT follows only if it
+        changed something: a lost race waits for nothing.
         """
         if not wait:
             return _run(client.execute_command, args, script), None
         pool = client.connection_pool
         connection = pool.get_connection()
-        execute = _on(connection)
         try:
-            result = _run(execute, args, script)
+            if script is None and not conditional:
+                connection.send_packed_command(connection.pack_commands([args, self._wait]))
+                try:
+                    result = connection.read_response()
+                except rx.ResponseError:
+                    _confirmation(connection)  # read past the WAIT's reply, to keep the connection in step
+                    raise
+                return result, _confirmation(connection)
+            result = _run(_on(connection), args, script)
             if not result:
                 return result, None
-            try:
-                return result, execute(*self._wait)
-            except Exception as exc:
-                if not isinstance(exc, rx.ResponseError):
-                    connection.disconnect()
-                return result, exc
+            connection.send_command(*self._wait)
+            return result, _confirmation(connection)
         except rx.ResponseError:
             raise  # a whole reply was read: the connection is in step
         except BaseException:
@@ -427,7 +453,7 @@ class RedisStorage(Storage):
             nonlocal lost_reply
             args = ("EVALSHA", CAS.sha, 1, key, data, mode, version, px, "1" if lost_reply else "0")
             try:
-                return self._write_once(client, args, wait, CAS)
+                return self._write_once(client, args, wait, CAS, conditional=True)
             except Exception as exc:
                 # The earlier attempt may have been applied with its reply lost: then the retry
                 # must count finding our own bytes as success, not as a conflict.
@@ -451,7 +477,7 @@ class RedisStorage(Storage):
         return True
 
     def _delete(self, key: str, consistency: Consistency) -> bool:
-        return bool(self._send_write(("DEL", key), key, consistency))
+        return bool(self._send_write(("DEL", key), key, consistency, conditional=True))
 
     def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
         # One command, so one round trip and all or none: MSET, or a script of SET ... PX.

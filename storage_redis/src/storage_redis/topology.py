@@ -8,6 +8,7 @@ methods, chosen by :func:`connection_source` from the URL's scheme.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, cast
 
@@ -31,9 +32,11 @@ class Pipeline(Protocol):
 
 
 class Connection(Protocol):
-    """One connection taken from the pool: a command, then its reply, on the same socket."""
+    """One connection taken from the pool: commands, then their replies, on the same socket."""
 
     def send_command(self, *args: Any) -> None: ...
+    def pack_commands(self, commands: Iterable[Sequence[Any]]) -> list[bytes]: ...
+    def send_packed_command(self, command: list[bytes]) -> None: ...
     def read_response(self) -> Any: ...
     def disconnect(self) -> None: ...
 
