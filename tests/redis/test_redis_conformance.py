@@ -25,6 +25,6 @@ class TestRedisContract(StorageContract):
 
     def write_raw(self, store: Storage, key: str, data: bytes) -> None:
         """Plant the bytes with a plain redis-py client, as a foreign writer would."""
-        full = f"{store.namespace}:{key}" if store.namespace else key
+        full = store._prefix + key  # the template's own namespacing rule
         with redis.Redis.from_url(self.redis_url) as raw:
             raw.set(full, data)
