@@ -22,7 +22,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
@@ -169,29 +169,40 @@ class LocalStorage(Storage):
     def _write_if(
         self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
     ) -> bool:
+        def compare_and_set(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(sql.READ, (key,)).fetchone()
+            now = time.time()
+            if row is None or (row[1] is not None and row[1] <= now):
+                matches = expected is None
+            else:
+                matches = expected is not None and content_version(row[0]) == expected
+            if matches:
+                conn.execute(sql.UPSERT, (key, None if ttl is None else now + ttl, data))
+            return matches
+
+        if not self._in_transaction(consistency, compare_and_set):
+            return False
+        self._count_writes(1)
+        return True
+
+    def _in_transaction(self, consistency: Consistency, body: Callable[[sqlite3.Connection], bool]) -> bool:
+        """Run *body* holding the write lock; commit if it returns True, else roll back.
+
+        ``BEGIN IMMEDIATE`` takes the lock up front, so nobody writes between what *body*
+        reads and what it writes, in this process or another.
+        """
         try:
             conn = self._pool.writer(consistency)
-            conn.execute("BEGIN IMMEDIATE")  # takes the write lock now: nobody writes between check and set
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute(sql.READ, (key,)).fetchone()
-                now = time.time()
-                if row is None or (row[1] is not None and row[1] <= now):
-                    matches = expected is None
-                else:
-                    matches = expected is not None and content_version(row[0]) == expected
-                if matches:
-                    conn.execute(sql.UPSERT, (key, None if ttl is None else now + ttl, data))
-                    conn.execute("COMMIT")
-                else:
-                    conn.execute("ROLLBACK")
+                keep = body(conn)
+                conn.execute("COMMIT" if keep else "ROLLBACK")
             except BaseException:
                 _rollback(conn)
                 raise
         except sqlite3.Error as exc:
             raise self._failure(exc) from exc
-        if matches:
-            self._count_writes(1)
-        return matches
+        return keep
 
     def _delete(self, key: str, consistency: Consistency) -> bool:
         try:
@@ -243,17 +254,12 @@ class LocalStorage(Storage):
 
     def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
         expires = None if ttl is None else time.time() + ttl
-        try:
-            conn = self._pool.writer(consistency)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql.UPSERT, [(key, expires, data) for key, data in items])
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-        except sqlite3.Error as exc:
-            raise self._failure(exc) from exc
+
+        def upsert_all(conn: sqlite3.Connection) -> bool:
+            conn.executemany(sql.UPSERT, [(key, expires, data) for key, data in items])
+            return True
+
+        self._in_transaction(consistency, upsert_all)
         self._count_writes(len(items))
 
     # -- expiry -------------------------------------------------------------------------
