@@ -16,7 +16,6 @@ import argparse
 import itertools
 import os
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any
 
 import diskcache
 import orjson
+from report import median_ratio, print_report
 from samples import SHAPES
 
 from storage_core import Consistency
@@ -150,13 +150,8 @@ def build_cases(store: LocalStorage, raw: sqlite3.Connection, cache: diskcache.C
 
 def report(samples: dict[str, list[float]], title: str) -> None:
     def ratio(a: str, b: str, less: str | None = None) -> float:
-        minus = samples[less] if less else [0.0] * len(samples[a])
-        return statistics.median((x - m) / y for x, m, y in zip(samples[a], minus, samples[b], strict=True))
+        return median_ratio(samples, a, b, less)
 
-    print(f"== {title}, SQLite {sqlite3.sqlite_version}\n")
-    print(f"{'operation':32} {'median us/op':>12}")
-    for name, times in samples.items():
-        print(f"{name:32} {statistics.median(times) / 1000:12.2f}")
     write, raw_write = "store.write EVENTUAL", "raw upsert + commit (NORMAL)"
     rows = [
         ("store.read / raw SELECT+loads", ratio("store.read", "raw SELECT + orjson.loads"), "<= 1.5"),
@@ -166,10 +161,7 @@ def report(samples: dict[str, list[float]], title: str) -> None:
         ("store.write EVENTUAL / diskcache set", ratio(write, "diskcache set"), "< 1"),
         ("store.write EVENTUAL / STRONG", ratio("store.write EVENTUAL (as many)", "store.write STRONG"), "<= 1"),
     ]
-    print(f"\n{'ratio (median of per-round ratios)':38} {'value':>7}  target")
-    for label, value, target in rows:
-        print(f"{label:38} {value:7.2f}  {target}")
-    print()
+    print_report(f"{title}, SQLite {sqlite3.sqlite_version}", samples, rows)
 
 
 def main() -> None:

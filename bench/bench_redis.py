@@ -20,7 +20,6 @@ import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,7 @@ from typing import Any
 
 import orjson
 import redis
+from report import median_ratio, print_report
 from samples import SHAPES
 
 from storage_core import Consistency
@@ -183,12 +183,8 @@ def run(rounds: int, ops: int, batch: int, shape: str, url: str) -> None:
 
 def report(samples: dict[str, list[float]], batch: int, title: str) -> None:
     def ratio(a: str, b: str) -> float:
-        return statistics.median(x / y for x, y in zip(samples[a], samples[b], strict=True))
+        return median_ratio(samples, a, b)
 
-    print(f"== {title}\n")
-    print(f"{'operation':36} {'median us/op':>12}")
-    for name, times in samples.items():
-        print(f"{name:36} {statistics.median(times) / 1000:12.2f}")
     rows = [
         ("write / raw SET", ratio("store.write (EVENTUAL)", "raw SET of orjson.dumps"), "<= 1.10"),
         ("read / raw GET", ratio("store.read", "raw GET + orjson.loads"), "<= 1.10"),
@@ -214,10 +210,7 @@ def report(samples: dict[str, list[float]], batch: int, title: str) -> None:
             "(the ceiling)",
         ),
     ]
-    print(f"\n{'ratio (median of per-round ratios)':40} {'value':>7}  target")
-    for label, value, target in rows:
-        print(f"{label:40} {value:7.2f}  {target}")
-    print()
+    print_report(title, samples, rows)
 
 
 def main() -> None:
