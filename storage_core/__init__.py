@@ -1,5 +1,6 @@
 """storage-core: one small synchronous API for agent state, with pluggable backends."""
 
+from storage_core.capabilities import Capability
 from storage_core.config import StorageConfig, load_config
 from storage_core.consistency import Consistency
 from storage_core.errors import (
@@ -10,6 +11,7 @@ from storage_core.errors import (
     ConsistencyError,
     InvalidKey,
     KeyNotFound,
+    NotSupported,
     PluginError,
     SerializationError,
     StorageError,
@@ -24,6 +26,7 @@ __all__ = [
     "AuthenticationFailed",
     "BackendInfo",
     "BackendNotFound",
+    "Capability",
     "ConfigError",
     "ConnectionFailed",
     "Consistency",
@@ -31,6 +34,7 @@ __all__ = [
     "Entry",
     "InvalidKey",
     "KeyNotFound",
+    "NotSupported",
     "PluginError",
     "SerializationError",
     "Storage",

@@ -69,3 +69,7 @@ class VersionConflict(StorageError):
 
 class ConsistencyError(StorageError):
     """A write was applied but the requested consistency could not be confirmed."""
+
+
+class NotSupported(StorageError):
+    """The backend lacks an optional capability the call needs (see ``Storage.capabilities``)."""

@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
 
+from storage_core.capabilities import Capability
 from storage_core.codec import decode, decode_found, encode
 from storage_core.consistency import Consistency
-from storage_core.errors import InvalidKey, KeyNotFound, StorageError, VersionConflict
+from storage_core.errors import InvalidKey, KeyNotFound, NotSupported, StorageError, VersionConflict
 from storage_core.versions import content_version
 
 __all__ = ["MAX_KEY_BYTES", "MAX_NAMESPACE", "Entry", "Storage", "check_key", "check_namespace", "check_ttl"]
@@ -120,6 +121,8 @@ class Storage(ABC):
 
     name: ClassVar[str]
     url_schemes: ClassVar[tuple[str, ...]] = ()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    """The optional capabilities this backend provides; a call needing another raises ``NotSupported``."""
 
     def __init__(self) -> None:
         self._prefix = ""
@@ -207,6 +210,17 @@ class Storage(ABC):
     def _describe(self) -> str:
         """Where the store is, for ``repr`` and messages; never a secret."""
         return self.name
+
+    def supports(self, capability: Capability | str) -> bool:
+        """Whether this backend provides *capability*."""
+        return capability in self.capabilities
+
+    def _require(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise NotSupported(
+                f"the {self.name!r} backend does not support {capability.value}; use a backend that does "
+                "(local and redis support every capability), or do without it"
+            )
 
     def _require_open(self) -> None:
         if not self._open:

@@ -14,7 +14,7 @@ from uuid import uuid4
 import pytest
 from test_testing_kit import MemoryStorage
 
-from storage_core import Consistency, InvalidKey, StorageError, VersionConflict
+from storage_core import Capability, Consistency, InvalidKey, NotSupported, StorageError, VersionConflict
 from storage_core import storage as template
 
 
@@ -164,3 +164,15 @@ def test_a_ttl_beyond_a_century_is_refused(store: MemoryStorage, ttl: float) -> 
     assert not store.exists("k")
     store.write("k", 1, ttl=template.MAX_TTL)
     assert store.read("k") == 1
+
+
+def test_a_missing_capability_is_refused_naming_backend_and_capability(store: MemoryStorage) -> None:
+    assert not store.supports(Capability.ATOMIC_WRITE_MANY)
+    with pytest.raises(NotSupported, match=r"'memory_test' backend does not support atomic_write_many"):
+        store._require(Capability.ATOMIC_WRITE_MANY)
+
+
+def test_a_declared_capability_is_supported(store: MemoryStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(type(store), "capabilities", frozenset({Capability.ATOMIC_WRITE_MANY}))
+    assert store.supports("atomic_write_many")
+    store._require(Capability.ATOMIC_WRITE_MANY)
