@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from storage_core.errors import ConfigError
-from storage_core.options import parse_options
+from storage_core.backend import ConfigError, parse_options
 
 __all__ = ["SECTION", "LocalConfig", "config_from_url", "default_path"]
 

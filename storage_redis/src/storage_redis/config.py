@@ -21,9 +21,7 @@ from redis.backoff import NoBackoff
 from redis.connection import parse_url as _untyped_parse_url
 from redis.retry import Retry
 
-from storage_core.errors import ConfigError
-from storage_core.options import secret
-from storage_core.redact import redact_url
+from storage_core.backend import ConfigError, redact_url, secret
 
 __all__ = ["SCHEMES", "RedisConfig"]
 

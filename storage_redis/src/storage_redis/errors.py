@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from redis import exceptions as rx
 
-from storage_core.errors import ConnectionFailed
+from storage_core.backend import ConnectionFailed
 
 __all__ = [
     "OutcomeUnknown",

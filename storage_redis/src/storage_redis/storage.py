@@ -25,7 +25,7 @@ Redis's own documentation warns that ``WAIT`` does not make Redis strongly consi
 a failover can still lose an acknowledged write that no surviving replica has. Reads go
 to the primary at every level.
 
-Every operation runs under storage-core's :class:`~storage_core.retry.RetryPolicy`;
+Every operation runs under storage-core's :class:`~storage_core.backend.RetryPolicy`;
 redis-py's own retries are off (see :meth:`RedisConfig.connection_kwargs`).
 """
 
@@ -41,18 +41,19 @@ from typing import Any, ClassVar, Self, TypeVar
 
 from redis import exceptions as rx
 
-from storage_core.consistency import Consistency
-from storage_core.errors import (
+from storage_core.backend import (
     AuthenticationFailed,
     ConfigError,
     ConnectionFailed,
+    Consistency,
     ConsistencyError,
+    ExponentialBackoff,
+    RetryPolicy,
     SerializationError,
+    Storage,
     StorageError,
+    parse_options,
 )
-from storage_core.options import parse_options
-from storage_core.retry import ExponentialBackoff, RetryPolicy
-from storage_core.storage import Storage
 from storage_redis.config import SCHEMES, SECTION, RedisConfig
 from storage_redis.errors import (
     OutcomeUnknown,
