@@ -16,6 +16,7 @@ from storage_core.errors import (
     ConfigError,
     ConnectionFailed,
     ConsistencyError,
+    InvalidArgument,
     InvalidKey,
     KeyNotFound,
     NotSupported,
@@ -24,7 +25,7 @@ from storage_core.errors import (
     StorageError,
     VersionConflict,
 )
-from storage_core.options import parse_options, secret
+from storage_core.options import check_fields, parse_options, secret
 from storage_core.redact import redact_url
 from storage_core.retry import ExponentialBackoff, RetryPolicy
 from storage_core.storage import Entry, Storage
@@ -40,6 +41,7 @@ __all__ = [
     "ConsistencyError",
     "Entry",
     "ExponentialBackoff",
+    "InvalidArgument",
     "InvalidKey",
     "KeyNotFound",
     "NotSupported",
@@ -49,6 +51,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "VersionConflict",
+    "check_fields",
     "content_version",
     "parse_options",
     "redact_url",
