@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from storage_core.cli._store import CONFIG_ENV
@@ -16,9 +16,15 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 KEY_HELP = "a non-empty string, at most 1024 bytes of UTF-8"
 
 
-def add_command(commands: Commands, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
-    """A subcommand accepting the common options, run by *handler*."""
-    sub = commands.add_parser(name, help=summary, description=summary)
+def add_command(
+    commands: Commands, name: str, handler: Handler, summary: str, *, examples: Sequence[str]
+) -> argparse.ArgumentParser:
+    """A subcommand accepting the common options, run by *handler*, with *examples* in its --help."""
+    epilog = "examples:\n" + "".join(f"  {example}\n" for example in examples)
+    epilog += "\nexit status: 0 success, 1 failure, 2 usage error, 130 interrupted (storage --help has them all)"
+    sub = commands.add_parser(
+        name, help=summary, description=summary, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_options(sub, top_level=False)
     sub.set_defaults(handler=handler)
     return sub

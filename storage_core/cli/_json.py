@@ -22,9 +22,14 @@ def parse_json(text: str | bytes) -> Any:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise CommandError(f"the value is not valid JSON ({exc}){_advice(text)}") from None
-    if _LONG_DIGITS.search(text if isinstance(text, str) else text.decode("utf-8")):
-        json.loads(text, parse_int=_check_int)  # only to find an integer orjson widened to a float
+    check_exact_ints(text)
     return value
+
+
+def check_exact_ints(text: str | bytes) -> None:
+    """Raise ``CommandError`` if *text* holds an integer orjson would widen to an inexact float."""
+    if _LONG_DIGITS.search(text if isinstance(text, str) else text.decode("utf-8")):
+        json.loads(text, parse_int=_check_int)
 
 
 class _Advice(Exception):

@@ -11,7 +11,13 @@ from storage_core.registry import available_backends
 
 
 def register(commands: Commands) -> None:
-    add_command(commands, "backends", run, "List the installed backends: name, distribution, version, URL schemes.")
+    add_command(
+        commands,
+        "backends",
+        run,
+        "List the installed backends: name, distribution, version, URL schemes.",
+        examples=["storage backends"],
+    )
 
 
 def run(args: argparse.Namespace) -> int:

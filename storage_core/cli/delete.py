@@ -19,6 +19,7 @@ def register(commands: Commands) -> None:
         run,
         "Delete KEY; say on stderr whether it was there. Exit 0 if it was, 1 if it was absent "
         "(like rm), or 0 either way with --missing-ok (like rm -f).",
+        examples=["storage delete agent:state", "storage delete agent:state --missing-ok"],
     )
     parser.add_argument("key", metavar="KEY", help=KEY_HELP)
     parser.add_argument("-f", "--missing-ok", action="store_true", help="exit 0 even when the key was absent")

@@ -31,6 +31,7 @@ def register(commands: Commands) -> None:
         "Check the configured store: load the config, open it, ping it, then write, read and delete "
         f"a scratch key (storage-doctor:<uuid>, with a {_SCRATCH_TTL} s TTL as a safety net). "
         "Prints each step with its latency; exits 1 naming the step that failed.",
+        examples=["storage doctor", "storage -c agent.yaml doctor"],
     )
 
 

@@ -14,7 +14,13 @@ from storage_core.storage import check_key
 
 
 def register(commands: Commands) -> None:
-    parser = add_command(commands, "get", run, "Print the value of KEY as JSON; exit 1 if the key is absent.")
+    parser = add_command(
+        commands,
+        "get",
+        run,
+        "Print the value of KEY as JSON; exit 1 if the key is absent.",
+        examples=["storage get agent:state --pretty", "storage -c redis://localhost:6379/0 get agent:state"],
+    )
     parser.add_argument("key", metavar="KEY", help=KEY_HELP)
     parser.add_argument("--pretty", action="store_true", help="indent the JSON (2 spaces)")
 

@@ -15,7 +15,11 @@ from storage_core.cli._store import open_store
 
 def register(commands: Commands) -> None:
     parser = add_command(
-        commands, "keys", run, "Stream the keys that start with PREFIX (all keys without it), one per line."
+        commands,
+        "keys",
+        run,
+        "Stream the keys that start with PREFIX (all keys without it), one per line.",
+        examples=["storage keys agent: --limit 10", "storage keys --json | jq -r ."],
     )
     parser.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
     parser.add_argument("--limit", type=count, metavar="N", help="stop after N keys")

@@ -13,7 +13,13 @@ from storage_core.storage import check_key
 
 
 def register(commands: Commands) -> None:
-    parser = add_command(commands, "put", run, "Store a JSON value at KEY.")
+    parser = add_command(
+        commands,
+        "put",
+        run,
+        "Store a JSON value at KEY.",
+        examples=["storage put agent:state '{\"step\": 3}' --ttl 3600", "echo '[1, 2]' | storage put agent:list -"],
+    )
     parser.add_argument("key", metavar="KEY", help=KEY_HELP)
     parser.add_argument(
         "value",

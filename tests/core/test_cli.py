@@ -6,6 +6,7 @@ temporary one (conftest), so none touches the user's home or a stray ./agent.yam
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from storage_core import PluginError, Storage, StorageError, open_storage
+from storage_core import PluginError, Storage, StorageError, cli, open_storage
 from storage_core.cli import _store, main
 from storage_core.cli import backends as backends_command
 
@@ -101,6 +102,22 @@ def test_help_documents_the_exit_codes_and_the_environment_variable(run: Run) ->
     assert result.code == 0
     for text in ("backends", "doctor", "get", "put", "delete", "keys", "STORAGE_CONFIG", "130", "141"):
         assert text in result.out
+
+
+def command_names() -> list[str]:
+    parser = cli._build_parser()
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return list(commands.choices)
+
+
+@pytest.mark.parametrize("command", command_names())
+def test_every_command_help_shows_an_example_and_the_exit_status(run: Run, command: str) -> None:
+    result = run(command, "--help")
+    assert result.code == 0
+    examples = result.out.split("examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert examples, result.out
+    assert all(f"storage {command}" in line or "storage -c " in line for line in examples), examples
+    assert "exit status:" in result.out
 
 
 def test_delete_help_documents_its_exit_status(run: Run) -> None:
