@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import email
+import os
 import subprocess
 import sys
 import tarfile
@@ -204,3 +205,18 @@ def test_the_redis_readme_has_no_relative_link() -> None:
     targets = [part.partition(")")[0] for part in readme.split("](")[1:]]
     assert targets, "the README links to storage-core"
     assert all(t.startswith("https://") for t in targets), targets
+
+
+def test_the_installed_run_refuses_to_test_the_source_tree() -> None:
+    """The guard .ci/test-installed relies on: here our packages come from the checkout."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/core/test_suggest.py"],
+        cwd=ROOT,
+        env={**os.environ, "STORAGE_TEST_INSTALLED": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "storage_core is imported from" in result.stderr
+    assert "not from" in result.stderr
