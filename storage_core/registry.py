@@ -30,7 +30,7 @@ from storage_core.suggest import did_you_mean
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-__all__ = ["DISABLE_PLUGINS_ENV", "BackendInfo", "Registry", "available_backends", "get_registry"]
+__all__ = ["DISABLE_PLUGINS_ENV", "BackendInfo", "BrokenPlugin", "Registry", "available_backends", "get_registry"]
 
 DISABLE_PLUGINS_ENV = "STORAGE_CORE_DISABLE_PLUGINS"
 """Set to 1 to load only the backends this project ships (a kill switch for third parties)."""
@@ -61,6 +61,16 @@ class BackendInfo:
             PluginError: the module fails to import, or the class breaks the backend contract.
         """
         return self._resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenPlugin:
+    """A plugin that is not loaded, and the error that says what is wrong and what to do."""
+
+    name: str
+    distribution: str
+    version: str
+    error: PluginError
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +152,7 @@ class _Collector:
 class _LazyClass:
     """Imports a by-reference backend once, checks it, and remembers the class or the error."""
 
-    def __init__(self, declared: _Declared, source: _Source, on_broken: Callable[[str, PluginError], None]) -> None:
+    def __init__(self, declared: _Declared, source: _Source, on_broken: Callable[[_Source, PluginError], None]) -> None:
         self._declared = declared
         self._source = source
         self._on_broken = on_broken
@@ -158,7 +168,7 @@ class _LazyClass:
                         self._cls = self._import()
                     except PluginError as exc:
                         self._error = exc
-                        self._on_broken(self._source.plugin, exc)
+                        self._on_broken(self._source, exc)
         if self._error is not None:
             raise PluginError(*self._error.args)
         assert self._cls is not None
@@ -194,7 +204,7 @@ class Registry:
         self._lock = threading.Lock()
         self._loaded = False
         self._backends: dict[str, BackendInfo] = {}
-        self._broken: dict[str, PluginError] = {}
+        self._broken: dict[str, BrokenPlugin] = {}
         self._backends_view = MappingProxyType(self._backends)
         self._broken_view = MappingProxyType(self._broken)
 
@@ -212,8 +222,8 @@ class Registry:
         return self._backends_view
 
     @property
-    def broken(self) -> Mapping[str, PluginError]:
-        """Each broken plugin's name mapped to the error that says what is wrong and what to do."""
+    def broken(self) -> Mapping[str, BrokenPlugin]:
+        """Each broken plugin by its entry-point name, with the error that says what is wrong and what to do."""
         self._ensure_loaded()
         return self._broken_view
 
@@ -233,7 +243,7 @@ class Registry:
         if name in self._backends:
             return self._backends[name]
         if name in self._broken:
-            raise PluginError(*self._broken[name].args)
+            raise PluginError(*self._broken[name].error.args)
         known = KNOWN_BACKENDS.get(name)
         todo = (
             f"install it with: {known.how_to_install()}"
@@ -259,7 +269,7 @@ class Registry:
                 return info
         known = known_for_scheme(scheme)
         if known is not None and known.name in self._broken:
-            raise PluginError(*self._broken[known.name].args)
+            raise PluginError(*self._broken[known.name].error.args)
         installed = sorted(s for info in self._backends.values() for s in info.url_schemes)
         todo = f"install it with: {known.how_to_install()}" if known else "use one of the installed schemes"
         suggestion = did_you_mean(scheme, [*installed, *(s for k in KNOWN_BACKENDS.values() for s in k.url_schemes)])
@@ -273,8 +283,9 @@ class Registry:
             return ""
         return f"; broken plugins, not loaded: {', '.join(sorted(self._broken))} (see `storage backends`)"
 
-    def _record_broken(self, plugin: str, error: PluginError) -> None:
-        self._broken.setdefault(plugin, error)
+    def _record_broken(self, source: _Source, error: PluginError, key: str | None = None) -> None:
+        broken = BrokenPlugin(key or source.plugin, source.distribution, source.version, error)
+        self._broken.setdefault(broken.name, broken)
 
     # -- loading ------------------------------------------------------------------------
 
@@ -287,7 +298,7 @@ class Registry:
                 declared = _call_backend_hook(manager, source, plugin)
                 self._claim(declared, source, schemes)
             except PluginError as exc:
-                self._record_broken(source.plugin, exc)
+                self._record_broken(source, exc)
                 manager.unregister(plugin)
         manager.check_pending()  # never fails: a plugin with a hook lacking its spec was set aside
 
@@ -339,19 +350,17 @@ class Registry:
             first = seen.get(source.plugin)
             if first is not None:
                 if (first.distribution, first.module) != (source.distribution, source.module):
-                    self._record_broken(
-                        f"{source.plugin} ({source.distribution})",
-                        source.error(
-                            f"has the plugin name {source.plugin!r} of {first.module} from {first.distribution}",
-                            "give the entry point in group 'storage_core' another name",
-                        ),
+                    error = source.error(
+                        f"has the plugin name {source.plugin!r} of {first.module} from {first.distribution}",
+                        "give the entry point in group 'storage_core' another name",
                     )
+                    self._record_broken(source, error, key=f"{source.plugin} ({source.distribution})")
                 continue  # else: the same distribution seen twice on sys.path
             seen[source.plugin] = source
             try:
                 plugin = _import_plugin(manager, ep, source)
             except PluginError as exc:
-                self._record_broken(source.plugin, exc)
+                self._record_broken(source, exc)
                 continue
             yield source, plugin
 

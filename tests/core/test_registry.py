@@ -192,7 +192,9 @@ def test_a_broken_plugin_is_one_error_and_every_other_backend_works(
     install_plugin(tmp_path, monkeypatch, "storage-memo", header + body)
     registry = Registry()
     assert set(registry.broken) == {"memo"}
-    error = str(registry.broken["memo"])
+    broken = registry.broken["memo"]
+    assert (broken.name, broken.distribution, broken.version) == ("memo", "storage-memo", "1.2.3")
+    error = str(broken.error)
     assert error.startswith("the storage plugin 'memo' from storage-memo 1.2.3 ")
     assert "\n" not in error
     assert re.search(message, error), error
@@ -210,7 +212,7 @@ def test_a_broken_first_party_plugin_says_how_to_reinstall_it(tmp_path: Path, mo
     body = "raise ModuleNotFoundError(\"No module named 'redis'\")\n"
     install_plugin(tmp_path, monkeypatch, "storage-redis", body, version="0.1.0", plugin="redis")
     registry = Registry()
-    error = str(registry.broken["redis"])
+    error = str(registry.broken["redis"].error)
     assert "from storage-redis 0.1.0 failed to import" in error
     assert "No module named 'redis'" in error
     assert "this installation of storage-redis is broken: reinstall it (pip install --force-reinstall " in error
@@ -289,7 +291,7 @@ def test_a_wrong_reference_breaks_only_that_backend_when_it_is_used(  # noqa: PL
     assert registry.broken == {}
     with pytest.raises(PluginError, match=message):
         _ = registry.get(name).cls
-    assert re.search(message, str(registry.broken["memo"]))
+    assert re.search(message, str(registry.broken["memo"].error))
     with pytest.raises(PluginError, match=message):  # remembered, not imported again
         _ = registry.get(name).cls
     local_still_works(registry, tmp_path)
@@ -312,7 +314,7 @@ def test_a_bad_register_call_is_refused(
     body = plugin_registering("memo").replace("register(B0)", call)
     install_plugin(tmp_path, monkeypatch, "storage-memo", body)
     registry = Registry()
-    assert re.search(message, str(registry.broken["memo"])), registry.broken["memo"]
+    assert re.search(message, str(registry.broken["memo"].error)), registry.broken["memo"].error
     local_still_works(registry, tmp_path)
 
 
@@ -343,7 +345,7 @@ def local_entry_point() -> metadata.EntryPoint:
 def test_two_distributions_with_one_plugin_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install_plugin(tmp_path, monkeypatch, "storage-memo", plugin_registering("memo"), plugin="local")
     registry = Registry()
-    error = str(registry.broken["local (storage-memo)"])
+    error = str(registry.broken["local (storage-memo)"].error)
     assert "from storage-memo 1.2.3 has the plugin name 'local' of storage_local.plugin from storage-core" in error
     assert "give the entry point in group 'storage_core' another name" in error
     local_still_works(registry, tmp_path)
@@ -361,7 +363,7 @@ def test_one_module_advertised_under_two_names(tmp_path: Path) -> None:
     registry = Registry(entry_points=[local, alias])
     assert re.search(
         r"'local2' .* points at storage_local.plugin, which the plugin 'local' already registered",
-        str(registry.broken["local2"]),
+        str(registry.broken["local2"].error),
     )
     local_still_works(registry, tmp_path)
 
