@@ -3,14 +3,17 @@
 from storage_core.capabilities import Capability
 from storage_core.config import StorageConfig, load_config
 from storage_core.consistency import Consistency
+from storage_core.coordination import Change, Lease
 from storage_core.errors import (
     AuthenticationFailed,
     BackendNotFound,
     ConfigError,
     ConnectionFailed,
     ConsistencyError,
+    CursorExpired,
     InvalidKey,
     KeyNotFound,
+    LeaseLost,
     NotSupported,
     PluginError,
     SerializationError,
@@ -27,13 +30,17 @@ __all__ = [
     "BackendInfo",
     "BackendNotFound",
     "Capability",
+    "Change",
     "ConfigError",
     "ConnectionFailed",
     "Consistency",
     "ConsistencyError",
+    "CursorExpired",
     "Entry",
     "InvalidKey",
     "KeyNotFound",
+    "Lease",
+    "LeaseLost",
     "NotSupported",
     "PluginError",
     "SerializationError",

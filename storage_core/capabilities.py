@@ -18,3 +18,12 @@ class Capability(StrEnum):
 
     ATOMIC_WRITE_MANY = "atomic_write_many"
     """``write_many`` applies all items or none, and readers never see a part of it."""
+
+    LEASES = "leases"
+    """``acquire_lease``/``renew_lease``/``release_lease``, and ``fence=`` on writes."""
+
+    TRANSACTIONS = "transactions"
+    """``transaction()``: expected versions checked and writes applied in one atomic step."""
+
+    CHANGE_FEED = "change_feed"
+    """``watch()``: every put and delete in commit order, resumable from a cursor."""
