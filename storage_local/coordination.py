@@ -148,8 +148,10 @@ class LocalCoordination:
         fence: Fence | None,
         consistency: Consistency,
     ) -> Outcome:
-        outcome = Outcome()
         self._create_coordination_tables()
+        if fence is not None and len(writes) == 1 and not (expect or deletes or self._change_feed):
+            return self._fenced_write(writes[0], ttl, fence, consistency)
+        outcome = Outcome()
 
         def body(conn: sqlite3.Connection) -> bool:
             nonlocal outcome
@@ -175,6 +177,22 @@ class LocalCoordination:
             self._count_writes(len(writes))
             self._committed()
         return outcome
+
+    def _fenced_write(
+        self, item: tuple[str, bytes], ttl: float | None, fence: Fence, consistency: Consistency
+    ) -> Outcome:
+        """The common fenced write, one key and nothing else, as one statement."""
+        key, data = item
+        expires = None if ttl is None else time.time() + ttl
+        args = (key, expires, data, fence.name, fence.token, clock.BOOT_ID, clock.now())
+        try:
+            written = self._pool.writer(consistency).execute(csql.FENCED_UPSERT, args).rowcount
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        if not written:
+            return Outcome(lease_lost=True)
+        self._count_writes(1)
+        return Outcome()
 
     # -- the change feed: writing --------------------------------------------------------
 
@@ -215,14 +233,16 @@ class LocalCoordination:
             while True:
                 generation = signal.generation
                 data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+                # The head before the rows, each its own snapshot: a commit landing between
+                # the two then only adds rows, never makes an empty read look like a gap.
+                head = conn.execute(csql.FEED_HEAD).fetchone()
+                head_seq = 0 if head is None else head[0]
                 rows = conn.execute(csql.CHANGES_AFTER, (seq, _CHANGES_PAGE)).fetchall()
                 if rows:
                     if rows[0][0] != seq + 1:
                         raise _expired(after, self._change_retention)
                     found = [RawChange(k, kind, v, str(s)) for s, k, kind, v in rows if k.startswith(prefix)]
                     return found, str(rows[-1][0])
-                head = conn.execute(csql.FEED_HEAD).fetchone()
-                head_seq = 0 if head is None else head[0]
                 if seq > head_seq:
                     raise ValueError(
                         f"since={after!r} is ahead of the change feed of {self._path} (it ends at {head_seq}): "

@@ -13,6 +13,7 @@ __all__ = [
     "ACQUIRE",
     "CHANGES_AFTER",
     "FEED_HEAD",
+    "FENCED_UPSERT",
     "LEASE_CURRENT",
     "LOG_CHANGE",
     "PRUNE",
@@ -55,6 +56,13 @@ LEASE_CURRENT = f"SELECT 1 FROM storage_leases WHERE {_CURRENT}"  # noqa: S608 (
 RENEW = f"UPDATE storage_leases SET expires_at = ?5 WHERE {_CURRENT} RETURNING expires_at"  # noqa: S608
 RELEASE = f"UPDATE storage_leases SET expires_at = NULL WHERE {_CURRENT} RETURNING token"  # noqa: S608
 
+# A fenced write of one key as one statement: atomic in autocommit mode, and as cheap as a
+# plain write. Writes no row (rowcount 0) when the lease is not current.
+FENCED_UPSERT = (
+    "INSERT INTO storage_kv (key, expires_at, value) SELECT ?1, ?2, ?3 "
+    "WHERE EXISTS (SELECT 1 FROM storage_leases WHERE name = ?4 AND token = ?5 AND boot = ?6 AND expires_at > ?7) "
+    "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, value = excluded.value"
+)
 LOG_CHANGE = "INSERT INTO storage_changes (key, kind, version) VALUES (?, ?, ?)"
 FEED_HEAD = "SELECT seq FROM sqlite_sequence WHERE name = 'storage_changes'"
 CHANGES_AFTER = "SELECT seq, key, kind, version FROM storage_changes WHERE seq > ? ORDER BY seq LIMIT ?"

@@ -18,9 +18,14 @@ ACCOUNTS = 10
 START_BALANCE = 100
 
 
-def move_units(store: Storage, rounds: int, seed: int) -> int:
-    """Move one unit at a time between random accounts with ``transaction``; return the moves made."""
+def move_units(store: Storage, rounds: int, seed: int) -> list[int]:
+    """Make *rounds* moves of one unit between random accounts; return each account's net change.
+
+    Every move reads both accounts, then writes both only if neither changed meanwhile:
+    a lost update would show as balances that differ from the sum of these changes.
+    """
     rng = random.Random(seed)
+    deltas = [0] * ACCOUNTS
     moved = 0
     while moved < rounds:
         a, b = rng.sample(range(ACCOUNTS), 2)
@@ -36,7 +41,9 @@ def move_units(store: Storage, rounds: int, seed: int) -> int:
         except VersionConflict:
             continue
         moved += 1
-    return moved
+        deltas[a] -= 1
+        deltas[b] += 1
+    return deltas
 
 
 class TransactionsContract(ContractBase):
@@ -120,12 +127,18 @@ class TransactionsContract(ContractBase):
         workers, rounds = self.thread_workers, 25
         start = threading.Barrier(workers)
 
-        def work(me: int) -> int:
+        def work(me: int) -> list[int]:
             start.wait(self.process_timeout)
             return move_units(txn, rounds, me)
 
         with ThreadPoolExecutor(workers) as pool:
-            moved = list(pool.map(work, range(workers), timeout=self.process_timeout))
-        assert moved == [rounds] * workers
-        balances = txn.read_many([f"acct{i}" for i in range(ACCOUNTS)])
-        assert sum(balances.values()) == ACCOUNTS * START_BALANCE, balances
+            deltas = list(pool.map(work, range(workers), timeout=self.process_timeout))
+        assert_balances(txn, deltas)
+
+
+def assert_balances(store: Storage, deltas: list[list[int]]) -> None:
+    """The total is unchanged, and each balance is exactly what the reported moves made of it."""
+    balances = store.read_many([f"acct{i}" for i in range(ACCOUNTS)])
+    assert sum(balances.values()) == ACCOUNTS * START_BALANCE, balances
+    expected = {f"acct{i}": START_BALANCE + sum(d[i] for d in deltas) for i in range(ACCOUNTS)}
+    assert balances == expected, "an update was lost: balances differ from the moves that succeeded"

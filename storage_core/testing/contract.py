@@ -6,6 +6,7 @@ from storage_core.testing._bulk import BulkContract
 from storage_core.testing._changes import ChangesContract
 from storage_core.testing._concurrency import ConcurrencyContract
 from storage_core.testing._consistency import ConsistencyContract
+from storage_core.testing._coordination_processes import CoordinationProcessesContract
 from storage_core.testing._expiry import ExpiryContract
 from storage_core.testing._keys import KeysContract
 from storage_core.testing._leases import LeasesContract
@@ -31,6 +32,7 @@ class StorageContract(
     LeasesContract,
     TransactionsContract,
     ChangesContract,
+    CoordinationProcessesContract,
 ):
     """Subclass as ``Test...`` and define the ``storage_factory`` fixture to run the suite.
 
