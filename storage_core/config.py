@@ -16,7 +16,7 @@ from typing import Any
 from storage_core.consistency import Consistency
 from storage_core.coordination import DEFAULT_CHANGE_RETENTION
 from storage_core.errors import ConfigError
-from storage_core.registry import INSTALL_HINTS, get_registry
+from storage_core.registry import get_registry
 from storage_core.storage import check_namespace
 
 __all__ = ["DEFAULT_CONFIG_FILE", "StorageConfig", "expand_env", "load_config"]
@@ -123,7 +123,7 @@ def _validate(document: Any, origin: str) -> StorageConfig:
 
     change_feed, change_retention = _change_feed_fields(core)
 
-    known = set(get_registry().backends) | set(INSTALL_HINTS) | {backend}
+    known = get_registry().known_names() | {backend}
     sections: dict[str, Mapping[str, Any]] = {}
     for name, options in section.items():
         if name in _CORE_FIELDS:

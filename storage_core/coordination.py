@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from storage_core.capabilities import Capability
 from storage_core.codec import encode
 from storage_core.consistency import Consistency
-from storage_core.errors import LeaseLost, StorageError, VersionConflict
+from storage_core.errors import InvalidArgument, LeaseLost, StorageError, VersionConflict
 
 __all__ = [
     "DEFAULT_CHANGE_RETENTION",
@@ -118,7 +118,7 @@ class Outcome:
 def check_lease_ttl(ttl: object) -> float:
     """Seconds a lease is held for; anything but a positive finite number up to a year is refused."""
     if type(ttl) not in (int, float) or not (0 < ttl <= MAX_LEASE_TTL):  # type: ignore[operator]
-        raise ValueError(
+        raise InvalidArgument(
             f"a lease ttl must be a number of seconds above 0 and at most {MAX_LEASE_TTL:.0f} (a year); "
             f"got {ttl!r}: renew a lease that must last longer"
         )
@@ -152,7 +152,7 @@ class Coordination:
 
         Raises:
             NotSupported: the backend has no leases.
-            ValueError: *ttl* is not a positive number of seconds.
+            InvalidArgument: *ttl* is not a positive number of seconds.
         """
         self._require_open()
         self._require(Capability.LEASES)
@@ -190,11 +190,11 @@ class Coordination:
         self._require_open()
         self._require(Capability.LEASES)
         if not isinstance(lease, Lease):
-            raise TypeError(f"expected a Lease from acquire_lease(), got {type(lease).__name__}: {lease!r:.80}")
+            raise InvalidArgument(f"expected a Lease from acquire_lease(), got {type(lease).__name__}: {lease!r:.80}")
         if type(lease.token) is not int or lease.token < 1:
-            raise ValueError(f"lease {lease.name!r} has the token {lease.token!r}; tokens are ints from 1 up")
+            raise InvalidArgument(f"lease {lease.name!r} has the token {lease.token!r}; tokens are ints from 1 up")
         if lease.store != self._lease_origin():
-            raise ValueError(
+            raise InvalidArgument(
                 f"lease {lease.name!r} (token {lease.token}) was issued by another store or namespace, "
                 f"not by {self!r}: use a lease acquired from this store"
             )
@@ -240,7 +240,7 @@ class Coordination:
         Raises:
             VersionConflict: naming the keys whose version differed; nothing was changed.
             LeaseLost: *fence* was given and is no longer current; nothing was changed.
-            ValueError: a key is both written and deleted, or a version is not a str.
+            InvalidArgument: a key is both written and deleted, or a version is not a str.
         """
         self._require_open()
         self._require(Capability.TRANSACTIONS)
@@ -248,18 +248,18 @@ class Coordination:
         expected: dict[str, str | None] = {}
         for key, version in (expect or {}).items():
             if version is not None and type(version) is not str:
-                raise ValueError(
+                raise InvalidArgument(
                     f"expect[{key!r:.80}] must be a version str from read_entry() or None, got {version!r:.80}"
                 )
             expected[prefix + template.check_key(key)] = version
         if isinstance(delete, str):
-            raise ValueError(f"delete= takes a list of keys, got the str {delete!r:.80}: pass [{delete!r:.80}]")
+            raise InvalidArgument(f"delete= takes a list of keys, got the str {delete!r:.80}: pass [{delete!r:.80}]")
         writes = [(prefix + template.check_key(k), encode(v, k)) for k, v in (write or {}).items()]
         deletes = list(dict.fromkeys(prefix + template.check_key(k) for k in delete))
         both = {k for k, _ in writes}.intersection(deletes)
         if both:
             names = ", ".join(repr(k[len(prefix) :]) for k in sorted(both))
-            raise ValueError(f"keys {names} are both written and deleted in one transaction: keep one")
+            raise InvalidArgument(f"keys {names} are both written and deleted in one transaction: keep one")
         level = self._level(consistency)
         ttl = template.check_ttl(ttl)
         fenced = None if fence is None else self._fence_of(fence)
@@ -287,7 +287,7 @@ class Coordination:
 
         Raises:
             CursorExpired: *since* is older than the history the store keeps (``change_retention``).
-            ValueError: *since* is not a cursor this store gave out.
+            InvalidArgument: *since* is not a cursor this store gave out.
             StorageError: the store's change feed is off (``change_feed: true`` turns it on).
         """
         self._require_open()
@@ -299,13 +299,15 @@ class Coordination:
             )
         full = self._prefix + template.check_prefix(prefix)
         if timeout is not None and (type(timeout) not in (int, float) or not timeout >= 0 or math.isinf(timeout)):
-            raise ValueError(f"timeout must be a finite number of seconds >= 0, or None to block; got {timeout!r}")
+            raise InvalidArgument(f"timeout must be a finite number of seconds >= 0, or None to block; got {timeout!r}")
         if since is None:
             cursor = self._feed_head()
             first: Sequence[RawChange] = ()
         else:
             if type(since) is not str:
-                raise ValueError(f"since must be a cursor str from a Change, got {type(since).__name__}: {since!r:.80}")
+                raise InvalidArgument(
+                    f"since must be a cursor str from a Change, got {type(since).__name__}: {since!r:.80}"
+                )
             first, cursor = self._changes(full, since, 0.0)
         return self._follow(full, first, cursor, timeout)
 

@@ -26,10 +26,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from storage_core.consistency import Consistency
-from storage_core.coordination import Fence, Outcome, RawChange
-from storage_core.errors import CursorExpired, StorageError
-from storage_core.versions import content_version
+from storage_core.backend import (
+    Consistency,
+    CursorExpired,
+    Fence,
+    InvalidArgument,
+    Outcome,
+    RawChange,
+    StorageError,
+    content_version,
+)
 from storage_local import clock, sql
 from storage_local import coordination_sql as csql
 
@@ -244,7 +250,7 @@ class LocalCoordination:
                     found = [RawChange(k, kind, v, str(s)) for s, k, kind, v in rows if k.startswith(prefix)]
                     return found, str(rows[-1][0])
                 if seq > head_seq:
-                    raise ValueError(
+                    raise InvalidArgument(
                         f"since={after!r} is ahead of the change feed of {self._path} (it ends at {head_seq}): "
                         "pass a cursor from a Change this store gave out"
                     )
@@ -286,7 +292,7 @@ def _deleted_live(conn: sqlite3.Connection, key: str, now: float) -> bool:
 
 def _parse_cursor(cursor: str) -> int:
     if not (cursor.isascii() and cursor.isdigit()):
-        raise ValueError(
+        raise InvalidArgument(
             f"since={cursor!r:.80} is not a change-feed cursor of the local backend: pass the cursor of a "
             "Change from watch() on this store"
         )

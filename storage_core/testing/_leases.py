@@ -11,7 +11,7 @@ import pytest
 
 from storage_core.capabilities import Capability
 from storage_core.coordination import Lease
-from storage_core.errors import LeaseLost, VersionConflict
+from storage_core.errors import InvalidArgument, LeaseLost, VersionConflict
 from storage_core.storage import Storage
 from storage_core.testing._base import ContractBase, MakeStore
 
@@ -229,7 +229,7 @@ class LeasesContract(ContractBase):
         assert other.release_lease(foreign) is True
 
     def test_fence_that_is_not_a_lease_is_refused(self, leases: Storage) -> None:
-        with pytest.raises(TypeError, match="expected a Lease"):
+        with pytest.raises(InvalidArgument, match="expected a Lease"):
             leases.write("a", 1, fence=("job", 1))  # type: ignore[arg-type]
         lease = self._held(leases)
         with pytest.raises(ValueError, match="tokens are ints"):
