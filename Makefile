@@ -20,22 +20,23 @@ run: $(BIN)/pip
 # The whole suite (unit, conformance, integration against real SQLite files and private
 # redis-server processes), then the coverage floor for each distribution.
 test: $(BIN)/pip
-	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev
+	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' -e ./examples/storage-memory --group dev
 	$(BIN)/coverage erase
 	$(BIN)/pytest --cov --cov-report=
 	# Child processes (process contention, crash tests) may finish writing after pytest-cov combined.
 	-$(BIN)/coverage combine --append --quiet
 	$(BIN)/coverage report --include='storage_core/*,storage_local/*' --fail-under=95
 	$(BIN)/coverage report --include='storage_redis/*' --fail-under=95
+	$(BIN)/coverage report --include='examples/storage-memory/*' --fail-under=95
 
 lint: $(BIN)/pip
-	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev
+	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' -e ./examples/storage-memory --group dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: $(BIN)/pip
-	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev
+	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' -e ./examples/storage-memory --group dev
 	$(BIN)/python bench/bench_local.py
 	$(BIN)/python bench/bench_redis.py
 

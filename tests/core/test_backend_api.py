@@ -61,6 +61,7 @@ def test_the_import_check_sees_what_it_must_refuse(tmp_path: Path) -> None:
 def test_every_bundled_backend_package_is_checked() -> None:
     checked = {path.parent for path in _sources()}
     assert {ROOT / "storage_local", ROOT / "storage_redis" / "src" / "storage_redis"} <= checked
+    assert ROOT / "examples" / "storage-memory" / "src" / "storage_memory" in checked
 
 
 def test_every_error_class_is_in_the_backend_api() -> None:
