@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
-from storage_core.backend import ConnectionFailed, Consistency, Storage, StorageError, content_version
+from storage_core.backend import Capability, ConnectionFailed, Consistency, Storage, StorageError, content_version
 from storage_local import sql
 from storage_local.config import LocalConfig, config_from_url
 from storage_local.connections import ConnectionPool
@@ -54,6 +54,8 @@ class LocalStorage(Storage):
 
     name: ClassVar[str] = "local"
     url_schemes: ClassVar[tuple[str, ...]] = ("local",)
+    # write_many is one transaction (local) or one command (redis): all items or none.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ATOMIC_WRITE_MANY})
 
     def __init__(self, config: LocalConfig | None = None) -> None:
         super().__init__()
