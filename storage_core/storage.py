@@ -14,6 +14,7 @@ Required primitives::
 
 Optional: ``_connect``/``_close``/``_ping`` for backends with a connection, and the bulk
 primitives ``_exists``, ``_read_many``, ``_write_many`` to save round trips.
+With ``Capability.READ_TTL``: ``_read_with_ttl`` (and the bulk ``_read_many_with_ttl``).
 """
 
 from __future__ import annotations
@@ -393,6 +394,44 @@ class Storage(ABC):
         if encoded:
             self._write_many(encoded, ttl, level)
 
+    # -- remaining expiry (Capability.READ_TTL) ------------------------------------------
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds left before *key* expires, or None when it never does.
+
+        Raises:
+            KeyNotFound: the key is absent or expired.
+            NotSupported: the backend cannot report expiries.
+        """
+        self._require_open()
+        self._require(Capability.READ_TTL)
+        found = self._read_with_ttl(self._prefix + check_key(key))
+        if found is None:
+            raise KeyNotFound(key)
+        return found[1]
+
+    def read_many_with_ttl(self, keys: Iterable[str]) -> dict[str, tuple[Any, float | None]]:
+        """``(value, seconds left or None)`` for those *keys* that exist, each pair read together.
+
+        What a copy of a store needs (export, migrate): a value with the expiry it has
+        now, in one round trip per batch where the backend allows.
+
+        Raises:
+            NotSupported: the backend cannot report expiries.
+        """
+        self._require_open()
+        self._require(Capability.READ_TTL)
+        if isinstance(keys, str):
+            raise InvalidKey(
+                f"read_many_with_ttl() takes a list of keys, got the str {keys!r:.80}: pass [{keys!r:.80}]"
+            )
+        wanted = list(dict.fromkeys(map(check_key, keys)))
+        if not wanted:
+            return {}
+        prefix = self._prefix
+        found = self._read_many_with_ttl([prefix + k for k in wanted] if prefix else wanted)
+        return {key: (decode(hit[0], key), hit[1]) for key, hit in zip(wanted, found, strict=True) if hit is not None}
+
     def _level(self, consistency: Consistency | str | None) -> Consistency:
         if consistency is None:
             return self._default_consistency
@@ -450,3 +489,14 @@ class Storage(ABC):
         """Store every item. Override to do it atomically and in one round trip."""
         for key, data in items:
             self._write(key, data, ttl, consistency)
+
+    def _read_with_ttl(self, key: str) -> tuple[bytes, float | None] | None:
+        """The bytes and the seconds left (None: no expiry), read together; None when absent.
+
+        Only called on a backend declaring ``Capability.READ_TTL``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} declares {Capability.READ_TTL} without _read_with_ttl")
+
+    def _read_many_with_ttl(self, keys: Sequence[str]) -> Sequence[tuple[bytes, float | None] | None]:
+        """``_read_with_ttl`` for each key, in order. Override to batch."""
+        return [self._read_with_ttl(k) for k in keys]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from storage_core import Storage, hookimpl
+from storage_core import hookimpl
+from storage_core.backend import RegisterBackend
 from storage_memory.backend import MemoryStorage
 
 
 @hookimpl
-def storage_register_backends(register: Callable[[type[Storage]], None]) -> None:
+def storage_register_backends(register: RegisterBackend) -> None:
     """Provide the ``memory`` backend."""
     register(MemoryStorage)
