@@ -93,3 +93,16 @@ def test_everything_declared_exists_once() -> None:
     assert len(backend.__all__) == len(set(backend.__all__))
     for name in backend.__all__:
         assert hasattr(backend, name), name
+
+
+def test_a_plugin_registers_through_the_register_backend_callback() -> None:
+    from storage_memory import MemoryStorage, plugin
+
+    registered: list[object] = []
+
+    def register(backend: object, target: str | None = None, *, url_schemes: object = ()) -> None:
+        registered.append(backend)
+
+    callback: backend.RegisterBackend = register
+    plugin.storage_register_backends(callback)
+    assert registered == [MemoryStorage]

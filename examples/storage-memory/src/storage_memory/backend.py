@@ -62,7 +62,7 @@ class MemoryStorage(Storage):
 
     name: ClassVar[str] = "memory"
     url_schemes: ClassVar[tuple[str, ...]] = ("memory",)
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ATOMIC_WRITE_MANY})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ATOMIC_WRITE_MANY, Capability.READ_TTL})
 
     def __init__(self, config: MemoryConfig) -> None:
         super().__init__()  # the template's own state: namespace, consistency, lifecycle
@@ -109,14 +109,22 @@ class MemoryStorage(Storage):
 
     @staticmethod
     def _live(space: _Space, key: str) -> bytes | None:
+        found = MemoryStorage._live_with_ttl(space, key)
+        return None if found is None else found[0]
+
+    @staticmethod
+    def _live_with_ttl(space: _Space, key: str) -> tuple[bytes, float | None] | None:
         item = space.values.get(key)
         if item is None:
             return None
         data, deadline = item
-        if deadline is not None and deadline <= time.monotonic():
+        if deadline is None:
+            return data, None
+        left = deadline - time.monotonic()
+        if left <= 0:
             MemoryStorage._remove(space, key)
             return None
-        return data
+        return data, left
 
     @staticmethod
     def _put(space: _Space, key: str, data: bytes, ttl: float | None) -> None:
@@ -133,6 +141,11 @@ class MemoryStorage(Storage):
         space = self._opened()
         with space.lock:
             return self._live(space, key)
+
+    def _read_with_ttl(self, key: str) -> tuple[bytes, float | None] | None:
+        space = self._opened()
+        with space.lock:
+            return self._live_with_ttl(space, key)
 
     def _read_many(self, keys: Sequence[str]) -> Sequence[bytes | None]:
         space = self._opened()
