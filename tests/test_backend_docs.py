@@ -30,10 +30,20 @@ def _bundled_backends() -> list[type[Storage]]:
 
 
 def _primitives() -> list[str]:
-    """The protected methods of the template that some bundled backend implements: its primitives."""
-    template = {name for name, value in vars(Storage).items() if name.startswith("_") and not name.startswith("__")}
-    template = {name for name in template if callable(getattr(Storage, name)) and name != "_abc_impl"}
-    return sorted({name for cls in _bundled_backends() for name in template if name in vars(cls)})
+    """The protected methods of the template that some bundled backend implements: its primitives.
+
+    Inherited ones count on both sides: the template and a backend may each take theirs from a mixin.
+    """
+    template = {
+        name
+        for name in dir(Storage)
+        if name.startswith("_") and not name.startswith("__") and callable(getattr(Storage, name))
+    } - {"_abc_impl"}
+    found = set()
+    for cls in _bundled_backends():
+        own = [k for k in cls.__mro__ if not issubclass(Storage, k)]  # the backend's classes, not the template's
+        found |= {name for name in template if any(name in vars(k) for k in own)}
+    return sorted(found)
 
 
 @pytest.mark.parametrize("hook", HOOKS)
