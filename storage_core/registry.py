@@ -88,13 +88,10 @@ class _Source:
         if known is not None:
             meanwhile = f"this installation of {self.distribution} is broken: reinstall it ({known.how_to_reinstall()})"
         else:
-            meanwhile = (
-                f"until it is fixed, uninstall it (pip uninstall {self.distribution}) "
-                f"or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
-            )
-        return PluginError(
-            f"the storage plugin {self.plugin!r} from {self.distribution} {self.version} {problem}: {fix}; {meanwhile}"
-        )
+            remove = f"uninstall it (pip uninstall {self.distribution})" if self.version else "remove its entry point"
+            meanwhile = f"until it is fixed, {remove} or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
+        origin = f"{self.distribution} {self.version}" if self.version else self.distribution
+        return PluginError(f"the storage plugin {self.plugin!r} from {origin} {problem}: {fix}; {meanwhile}")
 
 
 @dataclass(frozen=True, slots=True)
