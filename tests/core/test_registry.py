@@ -205,6 +205,7 @@ def test_a_broken_plugin_is_one_error_and_every_other_backend_works(
     with pytest.raises(PluginError) as selected:
         registry.get("memo")
     assert str(selected.value) == error
+    assert selected.value.__cause__ is broken.error.__cause__  # the traceback of an import error stays reachable
     local_still_works(registry, tmp_path)
 
 
