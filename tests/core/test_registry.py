@@ -512,3 +512,13 @@ def test_importing_the_package_reads_no_yaml_and_no_package_metadata() -> None:
     code = "import sys, storage_core; print(sorted({'yaml', 'importlib.metadata'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_storage_redis_imports_its_public_names_on_first_use() -> None:
+    import storage_redis
+
+    assert {"RedisStorage", "RedisConfig", "OutcomeUnknown", "PoolExhausted"} <= set(dir(storage_redis))
+    assert storage_redis.RedisStorage.name == "redis"
+    assert issubclass(storage_redis.PoolExhausted, Exception)
+    with pytest.raises(AttributeError, match="module 'storage_redis' has no attribute 'RedisStore'"):
+        _ = storage_redis.RedisStore
