@@ -41,6 +41,10 @@ def storage_register_backends(register: RegisterBackend) -> None:
     same checks when it is imported. Prefer this form when the backend's module is slow
     to import: opening another backend then never pays for it.
 
+    Name the plugin's entry point (group ``storage_core``) after its backend, as the
+    bundled ones do (``local = "storage_local.plugin"``): a broken plugin is reported, and
+    selecting it raises its error, under that name.
+
     Each mistake (nothing registered, an instance instead of a class, a name or URL scheme
     another plugin already has, a broken class) is one
     :class:`~storage_core.errors.PluginError` naming the plugin's distribution and the

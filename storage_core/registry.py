@@ -88,13 +88,10 @@ class _Source:
         if known is not None:
             meanwhile = f"this installation of {self.distribution} is broken: reinstall it ({known.how_to_reinstall()})"
         else:
-            meanwhile = (
-                f"until it is fixed, uninstall it (pip uninstall {self.distribution}) "
-                f"or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
-            )
-        return PluginError(
-            f"the storage plugin {self.plugin!r} from {self.distribution} {self.version} {problem}: {fix}; {meanwhile}"
-        )
+            remove = f"uninstall it (pip uninstall {self.distribution})" if self.version else "remove its entry point"
+            meanwhile = f"until it is fixed, {remove} or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
+        origin = f"{self.distribution} {self.version}" if self.version else self.distribution
+        return PluginError(f"the storage plugin {self.plugin!r} from {origin} {problem}: {fix}; {meanwhile}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +167,7 @@ class _LazyClass:
                         self._error = exc
                         self._on_broken(self._source, exc)
         if self._error is not None:
-            raise PluginError(*self._error.args)
+            raise PluginError(*self._error.args) from self._error.__cause__
         assert self._cls is not None
         return self._cls
 
@@ -243,7 +240,7 @@ class Registry:
         if name in self._backends:
             return self._backends[name]
         if name in self._broken:
-            raise PluginError(*self._broken[name].error.args)
+            raise PluginError(*self._broken[name].error.args) from self._broken[name].error.__cause__
         known = KNOWN_BACKENDS.get(name)
         todo = (
             f"install it with: {known.how_to_install()}"
@@ -269,7 +266,8 @@ class Registry:
                 return info
         known = known_for_scheme(scheme)
         if known is not None and known.name in self._broken:
-            raise PluginError(*self._broken[known.name].error.args)
+            broken = self._broken[known.name].error
+            raise PluginError(*broken.args) from broken.__cause__
         installed = sorted(s for info in self._backends.values() for s in info.url_schemes)
         todo = f"install it with: {known.how_to_install()}" if known else "use one of the installed schemes"
         suggestion = did_you_mean(scheme, [*installed, *(s for k in KNOWN_BACKENDS.values() for s in k.url_schemes)])
