@@ -5,11 +5,26 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from test_testing_kit import MemoryStorage
 
 from storage_core import backend, errors
+from storage_core.backend import (
+    Capability,
+    Change,
+    Consistency,
+    CursorExpired,
+    Fence,
+    LeaseLost,
+    Outcome,
+    RawChange,
+    StorageError,
+    VersionConflict,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # The code of every backend distribution in the repository; their tests may also use the kit.
@@ -106,3 +121,64 @@ def test_a_plugin_registers_through_the_register_backend_callback() -> None:
     callback: backend.RegisterBackend = register
     plugin.storage_register_backends(callback)
     assert registered == [MemoryStorage]
+
+
+class _Scripted(MemoryStorage):
+    """Coordination primitives that answer what the test scripts, in storage_core.backend's types."""
+
+    capabilities = frozenset({Capability.TRANSACTIONS, Capability.CHANGE_FEED})
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(uuid.uuid4().hex)
+        self.outcome = outcome
+        self.fences: list[Fence | None] = []
+
+    def _transact(  # noqa: PLR0917 - the primitive's signature
+        self,
+        expect: Mapping[str, str | None],
+        writes: Sequence[tuple[str, bytes]],
+        deletes: Sequence[str],
+        ttl: float | None,
+        fence: Fence | None,
+        consistency: Consistency,
+    ) -> Outcome:
+        self.fences.append(fence)
+        return self.outcome
+
+    def _feed_head(self) -> str:
+        return "0"
+
+    def _changes(self, prefix: str, after: str, wait: float) -> tuple[Sequence[RawChange], str]:
+        if after == "0":
+            return [RawChange(f"{prefix}k", "put", "v1", "1"), RawChange(f"{prefix}k", "delete", None, "2")], "2"
+        return [], after
+
+
+def _scripted(outcome: Outcome | None = None) -> _Scripted:
+    store = _Scripted(outcome or Outcome()).configure(namespace="ns", change_feed=True)
+    store.initialize()
+    return store
+
+
+def test_an_outcome_reports_what_a_transaction_did() -> None:
+    assert Outcome().applied
+    assert not Outcome(conflicts=("ns:a",)).applied
+    assert not Outcome(lease_lost=True).applied
+    store = _scripted()
+    store.transaction(write={"a": 1})
+    assert store.fences == [None], "no fence= given: the primitive gets None, not a Fence"
+    with pytest.raises(VersionConflict, match=r"keys 'a' no longer have the expected versions"):
+        _scripted(Outcome(conflicts=("ns:a",))).transaction(expect={"a": None}, write={"a": 1})
+
+
+def test_raw_changes_reach_watchers_as_changes_without_the_namespace() -> None:
+    store = _scripted()
+    seen = list(store.watch(since="0", timeout=0))
+    assert seen == [Change("k", "put", "v1", "1"), Change("k", "delete", None, "2")]
+    assert Fence("ns:job", 3) == ("ns:job", 3), "a Fence is the lease's namespaced name and its token"
+
+
+@pytest.mark.parametrize("error", [LeaseLost, CursorExpired])
+def test_the_coordination_errors_are_storage_errors(error: type[StorageError]) -> None:
+    assert issubclass(error, StorageError)
+    assert error.__doc__
