@@ -9,6 +9,7 @@ server executed the command. ``SilentServer`` accepts connections and never answ
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -29,6 +30,23 @@ REDIS_SERVER = shutil.which("redis-server")
 READY = "Ready to accept connections"
 # What the raw client of ``commandstats``/``reset_stats`` itself sends.
 _OBSERVER = frozenset({"hello", "info", "config|resetstat"})
+
+
+# Every server process started and not yet stopped, by PID: an interrupted or crashed test
+# run still stops them when the interpreter exits.
+_RUNNING: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def stop_all() -> None:
+    """SIGKILL every server this process started and has not stopped (by PID)."""
+    for pid, process in list(_RUNNING.items()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+        _RUNNING.pop(pid, None)
 
 
 def free_port() -> int:
@@ -94,9 +112,11 @@ class RedisServer:
         assert self.process is None, "already running"
         self.log.write_text("")
         self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        _RUNNING[self.process.pid] = self.process
         deadline = time.monotonic() + timeout
         while until not in self.log.read_text(errors="replace"):
             if self.process.poll() is not None:
+                _RUNNING.pop(self.process.pid, None)
                 self.process = None
                 raise RuntimeError(f"redis-server exited at start: {self.log.read_text(errors='replace')[-2000:]}")
             if time.monotonic() > deadline:
@@ -117,6 +137,7 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+        _RUNNING.pop(process.pid, None)
 
     def stop(self) -> None:
         """SIGTERM, and wait for the process to exit."""
