@@ -49,6 +49,17 @@ def stop_all() -> None:
         _RUNNING.pop(pid, None)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (a CI timeout, a kill) end the run through SystemExit, so that the fixtures'
+    finalizers and ``stop_all`` still stop the servers; by default it ends Python at once."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -111,6 +122,7 @@ class RedisServer:
         """Start, and wait for the log line *until* (by default: ready, its data loaded)."""
         assert self.process is None, "already running"
         self.log.write_text("")
+        _stop_on_sigterm()
         self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         _RUNNING[self.process.pid] = self.process
         deadline = time.monotonic() + timeout

@@ -136,8 +136,9 @@ class SentinelTopology:
 
     @property
     def url(self) -> str:
-        """``redis+sentinel://`` with the sentinels' password (if any) in the user info."""
-        auth = f":{self.sentinel_password}@" if self.sentinel_password else ""
+        """``redis+sentinel://`` with the data nodes' password (if any) in the user info, as the
+        backend reads it; the sentinels' password goes in ``sentinel_password``."""
+        auth = f":{self.data_password}@" if self.data_password else ""
         return f"redis+sentinel://{auth}{self.addresses}/{SERVICE}"
 
     def start(self) -> Self:
@@ -161,7 +162,8 @@ class SentinelTopology:
         def agreed() -> bool:
             primary = self.current_primary()
             with redis.Redis(port=primary.port, password=self.data_password, socket_timeout=2) as raw:
-                if raw.info("replication").get("connected_slaves", 0) < 1:
+                # "online": past the initial sync (connected_slaves also counts a replica still loading).
+                if raw.info("replication").get("slave0", {}).get("state") != "online":
                     return False
             for sentinel in self.sentinels:
                 with self.sentinel_client(sentinel) as raw:

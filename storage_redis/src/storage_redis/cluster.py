@@ -15,6 +15,7 @@ retry policy is the only one. Its nodes' pools are ``BlockingConnectionPool`` s.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,10 +23,8 @@ from typing import Any, TypeVar
 
 import redis
 from redis import exceptions as rx
-from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, LoadBalancingStrategy, RedisCluster
 from redis.crc import key_slot
-from redis.retry import Retry
 
 from storage_redis.config import RedisConfig
 
@@ -158,13 +157,14 @@ class ClusterSource:
         self._replica = ClusterClient(lambda: self._build(replicas=True)) if self._config.read_from_replicas else None
 
     def _build(self, *, replicas: bool = False) -> RedisCluster:
-        kwargs = self._config.node_kwargs()
+        kwargs = self._config.node_kwargs()  # its retry=Retry(NoBackoff(), 0) is the cluster's too: no retries
+        # RedisCluster hands these to plain Redis clients too, which know no pool timeout.
+        pool = functools.partial(redis.BlockingConnectionPool, timeout=kwargs.pop("timeout"))
         try:
             node: Any = ClusterNode
             return RedisCluster(
                 startup_nodes=[node(host, port) for host, port in self._config.addresses],
-                retry=Retry(NoBackoff(), 0),
-                connection_pool_class=redis.BlockingConnectionPool,
+                connection_pool_class=pool,
                 load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN_REPLICAS if replicas else None,
                 **kwargs,
             )
@@ -172,8 +172,10 @@ class ClusterSource:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, rx.AuthenticationError | rx.AuthorizationError | rx.ResponseError):
                 raise cause from None
-            # "cannot be connected" (no startup node answered) is a connection problem: retried.
-            raise rx.ConnectionError(f"no node of the cluster answered: {exc}") from exc
+            if isinstance(cause, rx.ConnectionError | rx.TimeoutError | OSError):
+                # No startup node answered: a connection problem like any other, retried.
+                raise rx.ConnectionError(f"no node of the cluster answered: {cause}") from exc
+            raise
 
     def primary(self) -> ClusterClient:
         if self._client is None:
@@ -194,7 +196,7 @@ class ClusterSource:
 
     # -- routing ------------------------------------------------------------------------------
 
-    def route(self, client: ClusterClient, key: str, operation: Callable[[Any], T]) -> T:
+    def route(self, client: Any, key: str, operation: Callable[[Any], T]) -> T:
         """``operation(node_client)`` on the primary owning *key*, following MOVED and ASK."""
         cluster = client.cluster
         target: Any = self._node_client(cluster.get_node_from_key(key))
@@ -237,7 +239,7 @@ class ClusterSource:
     def _node_client(self, node: ClusterNode) -> _NodeClient:
         return _NodeClient(self._pool_of(node))
 
-    def primaries(self, client: ClusterClient, prefix: str = "") -> list[Any]:
+    def primaries(self, client: Any, prefix: str = "") -> list[Any]:
         """A client for each primary whose keys may start with *prefix*.
 
         A prefix that opens with a hash tag (``{fleet-a}...``) lives in one slot: one node.
@@ -249,7 +251,7 @@ class ClusterSource:
 
     def per_node(
         self,
-        client: ClusterClient,
+        client: Any,
         groups: Sequence[tuple[str, Command]],
         wait: Command | None,
         *,

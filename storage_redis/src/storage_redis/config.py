@@ -13,6 +13,7 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,7 +27,7 @@ from storage_core.options import secret
 from storage_core.redact import redact_url
 from storage_redis.addresses import CLUSTER_PORT, SENTINEL_PORT, TopologyURL, parse_addresses, parse_topology_url
 
-__all__ = ["SCHEMES", "RedisConfig"]
+__all__ = ["SCHEMES", "RedisConfig", "section_options"]
 
 SENTINEL = "redis+sentinel"
 CLUSTER = "redis+cluster"
@@ -63,6 +64,18 @@ def parse_url(url: str) -> dict[str, Any]:
 
 def _fail(name: str, message: str) -> ConfigError:
     return ConfigError(message, field=f"{SECTION}.{name}")
+
+
+def section_options(options: Any) -> Any:
+    """*options* with ``sentinels`` and ``cluster_nodes`` given as YAML lists joined by commas."""
+    if not isinstance(options, Mapping):
+        return options  # parse_options says what is wrong with it
+    joined = dict(options)
+    for name in ("sentinels", "cluster_nodes"):
+        value = joined.get(name)
+        if isinstance(value, list) and all(type(item) is str for item in value):
+            joined[name] = ",".join(value)
+    return joined
 
 
 class _DefaultInt(int):

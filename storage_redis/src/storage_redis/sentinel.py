@@ -9,14 +9,18 @@ backend's retry policy reaches the new primary.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis import exceptions as rx
+from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
 from storage_redis.config import RedisConfig
 
 __all__ = ["BlockingSentinelConnectionPool", "HealthySentinel", "SentinelSource"]
+
+T = TypeVar("T")
 
 
 class BlockingSentinelConnectionPool(SentinelConnectionPool, redis.BlockingConnectionPool):
@@ -29,6 +33,22 @@ class HealthySentinel(Sentinel):
     redis-py drops only replicas the sentinels call down; a replica that lost its primary
     still answers, with data that grows older by the second.
     """
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        """The primary's address; a sentinel's refusal of our credentials raised as such.
+
+        redis-py folds every sentinel's error into one ``MasterNotFoundError``, which the
+        retry policy would retry like a failover in progress, wrong password or not.
+        """
+        try:
+            address: tuple[str, int] = super().discover_master(service_name)  # type: ignore[no-untyped-call]
+        except MasterNotFoundError as exc:
+            if "AuthenticationError" in str(exc) or "AuthorizationError" in str(exc):
+                raise rx.AuthenticationError(
+                    f"a sentinel refused the credentials (sentinel_username/sentinel_password): {exc}"
+                ) from None
+            raise
+        return address
 
     def filter_slaves(self, slaves: list[dict[str, Any]]) -> list[tuple[str, int]]:
         return [
@@ -75,6 +95,12 @@ class SentinelSource:
         if self._replica is None:
             raise RuntimeError("the connection source is not open")
         return self._replica
+
+    def route(self, client: Any, key: str, operation: Callable[[Any], T]) -> T:
+        return operation(client)  # one primary holds every key
+
+    def primaries(self, client: Any, prefix: str = "") -> list[Any]:
+        return [client]
 
     def close(self) -> None:
         pools, sentinel = self._pools, self._sentinel
