@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +20,7 @@ from redis.backoff import NoBackoff
 from redis.connection import parse_url as _untyped_parse_url
 from redis.retry import Retry
 
-from storage_core.errors import ConfigError
-from storage_core.options import secret
-from storage_core.redact import redact_url
+from storage_core.backend import ConfigError, check_fields, redact_url, secret
 from storage_redis.addresses import CLUSTER_PORT, SENTINEL_PORT, TopologyURL, parse_addresses, parse_topology_url
 
 __all__ = ["SCHEMES", "RedisConfig", "section_options"]
@@ -48,7 +44,6 @@ _NEUTRALIZED = frozenset({"retry_on_timeout", "retry_on_error"})
 _CERT_REQS = ("required", "optional", "none")
 _SSL_FIELDS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password")
 _SSL_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 # urllib and redis-py quote the part of the URL they stumbled on, which can be part of a
 # password: their text is never shown. This is what usually went wrong instead.
 _PERCENT_ENCODE = (
@@ -84,9 +79,6 @@ class _DefaultInt(int):
 
 class _DefaultFloat(float):
     """See :class:`_DefaultInt`."""
-
-
-_DEFAULTS = (_DefaultInt, _DefaultFloat)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -164,27 +156,12 @@ class RedisConfig:
     multi-key operations on them work."""
 
     def __post_init__(self) -> None:
-        self._topology_defaults()
-        self._check_types()
+        self._settle_defaults()
+        check_fields(self, section=SECTION)
         self._check_url()
         self._check_topology_fields()
         self._check_numbers()
         self._check_tls()
-
-    def _check_types(self) -> None:
-        # parse_options converts what a YAML file or the environment gives; this catches a
-        # RedisConfig built directly with, say, max_retries="3".
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            allowed = _FIELD_TYPES[field.name]
-            if (value is None and type(None) in allowed) or isinstance(value, _DEFAULTS):
-                continue
-            kind = type(value)
-            if kind in allowed or (kind is int and float in allowed):
-                continue
-            expected = " or ".join(_TYPE_NAMES.get(t, "null") for t in allowed)
-            shown = "" if field.metadata.get("secret") else f" {value!r:.60}"
-            raise _fail(field.name, f"expected {expected}, got {kind.__name__}{shown}")
 
     def _check_url(self) -> None:
         if not self.url:
@@ -238,7 +215,7 @@ class RedisConfig:
         for name in parse_qs(query):
             if name in _QUERY_OPTIONS or name in _NEUTRALIZED:
                 continue
-            if name in _FIELD_TYPES:
+            if name in _FIELD_NAMES:
                 hint = f"set {SECTION}.{name} instead"
             elif name == "timeout":
                 hint = f"set {SECTION}.pool_timeout instead"
@@ -294,16 +271,22 @@ class RedisConfig:
 
     # -- Sentinel and Cluster ---------------------------------------------------------------
 
-    def _topology_defaults(self) -> None:
-        if self.scheme not in TOPOLOGY_SCHEMES:
-            return
-        # Frozen: the defaults are settled here, once, before any check reads them.
+    def _settle_defaults(self) -> None:
+        """Replace each marked default with the deployment's own, as a plain number.
+
+        Frozen: settled here, once, before any check reads them.
+        """
+        topology = self.scheme in TOPOLOGY_SCHEMES
         if type(self.max_retries) is _DefaultInt:
-            object.__setattr__(self, "max_retries", _DefaultInt(FAILOVER_RETRIES))
+            object.__setattr__(self, "max_retries", FAILOVER_RETRIES if topology else int(self.max_retries))
         if type(self.retry_max_delay_ms) is _DefaultFloat:
-            delay = self.retry_delay_ms if type(self.retry_delay_ms) in (int, float) else 0  # else _check_types says
-            cap = max(FAILOVER_MAX_DELAY_MS, float(delay))
-            object.__setattr__(self, "retry_max_delay_ms", _DefaultFloat(cap))
+            cap = float(self.retry_max_delay_ms)
+            if topology:
+                delay = (
+                    self.retry_delay_ms if type(self.retry_delay_ms) in (int, float) else 0
+                )  # else check_fields says
+                cap = max(FAILOVER_MAX_DELAY_MS, float(delay))
+            object.__setattr__(self, "retry_max_delay_ms", cap)
 
     def _check_topology_fields(self) -> None:
         given = [name for name in ("sentinels", "cluster_nodes") if getattr(self, name) is not None]
@@ -486,8 +469,4 @@ class RedisConfig:
         return f"RedisConfig({', '.join(shown)})"
 
 
-def _allowed_types(hint: Any) -> tuple[type, ...]:
-    return typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-
-
-_FIELD_TYPES = {name: _allowed_types(hint) for name, hint in typing.get_type_hints(RedisConfig).items()}
+_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(RedisConfig))
