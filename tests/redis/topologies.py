@@ -310,6 +310,36 @@ class ClusterTopology:
                     return next(n for n in self.nodes if n.port == port)
         raise RuntimeError(f"no node serves the slot of {key!r}")
 
+    def node_id(self, node: RedisServer) -> str:
+        with self.client(node) as raw:
+            return str(raw.execute_command("CLUSTER", "MYID").decode())
+
+    def slot(self, key: str) -> int:
+        with self.client(self.live()[0]) as raw:
+            return int(raw.cluster("KEYSLOT", key))
+
+    def reshard(self, source: RedisServer, target: RedisServer, slots: int) -> subprocess.Popen[bytes]:
+        """Start moving *slots* slots (and their keys) from *source* to *target*; returns the process."""
+        assert REDIS_CLI is not None
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        return subprocess.Popen(
+            [REDIS_CLI, *auth, "--cluster", "reshard", f"127.0.0.1:{source.port}",
+             "--cluster-from", self.node_id(source), "--cluster-to", self.node_id(target),
+             "--cluster-slots", str(slots), "--cluster-yes", "--cluster-pipeline", "10"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    def wait_promoted(self, replica: RedisServer, timeout: float = 30.0) -> None:
+        """Until *replica* (of a primary that died) is a primary and the cluster is ok again."""
+
+        def promoted() -> bool:
+            if self.info(replica, "replication")["role"] != "master":
+                return False
+            with self.client(replica) as raw:
+                return bool(raw.cluster("INFO")["cluster_state"] == "ok")
+
+        wait_until(promoted, timeout, f"the replica on port {replica.port} took over its primary's slots")
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

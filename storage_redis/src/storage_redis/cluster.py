@@ -199,7 +199,7 @@ class ClusterSource:
     def route(self, client: Any, key: str, operation: Callable[[Any], T]) -> T:
         """``operation(node_client)`` on the primary owning *key*, following MOVED and ASK."""
         cluster = client.cluster
-        target: Any = self._node_client(cluster.get_node_from_key(key))
+        target: Any = self._node_client(cluster, cluster.get_node_from_key(key))
         last: Exception | None = None
         for _ in range(_REDIRECTS):
             try:
@@ -210,15 +210,15 @@ class ClusterSource:
             except rx.TryAgainError as exc:
                 last = exc
                 time.sleep(_TRYAGAIN_PAUSE)
-                target = self._node_client(cluster.get_node_from_key(key))
+                target = self._node_client(cluster, cluster.get_node_from_key(key))
         raise rx.TryAgainError(f"the slot of the key kept moving between nodes: {last}") from last
 
     def _redirected(self, cluster: Any, exc: rx.AskError) -> Any:
         if isinstance(exc, rx.MovedError):
             cluster.nodes_manager.move_slot(exc)
-            return self._node_client(cluster.nodes_manager.get_node_from_slot(exc.slot_id))
+            return self._node_client(cluster, cluster.nodes_manager.get_node_from_slot(exc.slot_id))
         node = self._node_at(cluster, exc.host, exc.port)
-        return _NodeClient(_AskingPool(self._pool_of(node)))
+        return _NodeClient(_AskingPool(self._pool_of(cluster, node)))
 
     @staticmethod
     def _node_at(cluster: Any, host: str, port: int) -> Any:
@@ -231,13 +231,12 @@ class ClusterSource:
         return node
 
     @staticmethod
-    def _pool_of(node: ClusterNode) -> Any:
-        if node.redis_connection is None:
-            raise rx.ConnectionError(f"no connection to cluster node {node.name} yet")
-        return node.redis_connection.connection_pool
+    def _pool_of(cluster: Any, node: ClusterNode) -> Any:
+        # A node met after a failover may have no client yet: the cluster makes one.
+        return cluster.get_redis_connection(node).connection_pool
 
-    def _node_client(self, node: ClusterNode) -> _NodeClient:
-        return _NodeClient(self._pool_of(node))
+    def _node_client(self, cluster: Any, node: ClusterNode) -> _NodeClient:
+        return _NodeClient(self._pool_of(cluster, node))
 
     def primaries(self, client: Any, prefix: str = "") -> list[Any]:
         """A client for each primary whose keys may start with *prefix*.
@@ -273,7 +272,7 @@ class ClusterSource:
             if not pending:
                 return replies, acks
             retry: list[Pending] = []
-            for node, batch, result, confirmed in self._send_batches(pending, groups, wait):
+            for node, batch, result, confirmed in self._send_batches(cluster, pending, groups, wait):
                 for (i, _, _), reply in zip(batch, result, strict=True):
                     if not isinstance(reply, Exception):
                         replies[i] = reply
@@ -306,7 +305,7 @@ class ClusterSource:
         raise reply
 
     def _send_batches(
-        self, pending: list[Pending], groups: Sequence[tuple[str, Command]], wait: Command | None
+        self, cluster: Any, pending: list[Pending], groups: Sequence[tuple[str, Command]], wait: Command | None
     ) -> list[tuple[Any, list[Pending], list[Any], Any]]:
         """Send each node its batch, then read every node's replies (so nodes work in parallel)."""
         by_node: dict[str, list[Pending]] = {}
@@ -315,7 +314,7 @@ class ClusterSource:
         sent: list[tuple[Any, Any, list[Pending]]] = []
         try:
             for batch in by_node.values():
-                pool = self._pool_of(batch[0][1])
+                pool = self._pool_of(cluster, batch[0][1])
                 connection = pool.get_connection()
                 sent.append((pool, connection, batch))
                 commands: list[Command] = []

@@ -253,9 +253,9 @@ def _wrong_type(exc: BaseException, context: MessageContext, key: str | None) ->
 
 
 def _cross_slot(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
-    # The server's CROSSSLOT, or redis-py's own refusal before sending (RedisClusterException).
-    text = str(exc)
-    return _NONE if text.startswith("CROSSSLOT") or "must map to the same key slot" in text else None
+    # The server's CROSSSLOT (redis-py drops the code), or redis-py's own refusal before sending.
+    crossing = isinstance(exc, rx.ClusterCrossSlotError) or "must map to the same key slot" in str(exc)
+    return _NONE if crossing else None
 
 
 _RULES: tuple[tuple[_Test, type[StorageError], str], ...] = (
