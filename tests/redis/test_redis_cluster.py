@@ -196,3 +196,51 @@ def test_a_master_killed_under_writers(
         assert lost == [], "every acknowledged STRONG write survived the failover"
     with redis.Redis(port=victim.port, password=topology.password) as raw:
         assert raw.info("replication")["role"] == "slave", "the old master came back as a replica"
+
+
+def test_eventual_reads_from_replicas_and_strong_from_primaries(
+    cluster_topology: ClusterTopology, open_redis: OpenRedis
+) -> None:
+    topology = cluster_topology
+    strong = _store(open_redis, topology, namespace="replicas", read_from_replicas=True, wait_replicas=1)
+    eventual = _store(open_redis, topology, namespace="replicas", read_from_replicas=True, consistency="eventual")
+    strong.write_many({f"k{i}": i for i in range(20)})  # confirmed by every replica it reached
+    primaries = {node.port for node in topology.primaries()}
+    _reset(topology)
+    assert [eventual.read(f"k{i}") for i in range(20)] == list(range(20))
+    gets = {node.port: node.commandstats().get("get", 0) for node in topology.live()}
+    assert sum(n for port, n in gets.items() if port in primaries) == 0
+    assert sum(gets.values()) == 20
+    _reset(topology)
+    assert strong.read("k1") == 1
+    gets = {node.port: node.commandstats().get("get", 0) for node in topology.live()}
+    assert sum(n for port, n in gets.items() if port in primaries) == 1
+
+
+def test_scripts_a_restart_forgot_are_loaded_again(cluster_topology: ClusterTopology, open_redis: OpenRedis) -> None:
+    store = _store(open_redis, cluster_topology, namespace="noscript", wait_replicas=1)
+    store.write("k", 1)
+    for node in cluster_topology.primaries():
+        with cluster_topology.client(node) as raw:
+            raw.script_flush()
+    store.write_many({f"t{i}": i for i in range(20)}, ttl=60)  # SET ... PX script per slot: NOSCRIPT, loaded, again
+    assert store.read_many([f"t{i}" for i in range(20)]) == {f"t{i}": i for i in range(20)}
+    for node in cluster_topology.primaries():
+        with cluster_topology.client(node) as raw:
+            raw.script_flush()
+    assert store.update("k", lambda v: v + 1) == 2  # the compare-and-set script, at STRONG on the key's primary
+
+
+def test_an_unreachable_cluster_is_connection_failed_and_a_wrong_password_refused(
+    cluster_topology: ClusterTopology, open_redis: OpenRedis
+) -> None:
+    from redis_servers import free_port
+
+    from storage_core import AuthenticationFailed, ConnectionFailed
+
+    with pytest.raises(ConnectionFailed, match="could not be reached after 1 retries"):
+        open_redis(f"redis+cluster://127.0.0.1:{free_port()}", max_retries=1, retry_delay_ms=1)
+    node = cluster_topology.nodes[0]
+    with pytest.raises(AuthenticationFailed) as caught:
+        open_redis(f"redis+cluster://:wrong-Guess-3@127.0.0.1:{node.port}")
+    assert "wrong-Guess-3" not in str(caught.value)

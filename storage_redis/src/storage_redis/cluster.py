@@ -70,26 +70,10 @@ class _AskingPool:
 
 
 class _NodeClient:
-    """One node's client, for a write and its ``WAIT`` on one connection (``connection_pool``)."""
+    """One node's pool, for a write and its ``WAIT`` on one connection (all ``Confirmation.send`` uses)."""
 
     def __init__(self, pool: Any) -> None:
         self.connection_pool = pool
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        connection = self.connection_pool.get_connection()
-        try:
-            connection.send_command(*args)
-            return connection.read_response()
-        except rx.ResponseError:
-            raise
-        except BaseException:
-            connection.disconnect()
-            raise
-        finally:
-            self.connection_pool.release(connection)
-
-    def pipeline(self, transaction: bool = False, shard_hint: Any = None) -> Any:
-        raise TypeError("a cluster node's client runs single commands; batches go through ClusterSource.per_node")
 
 
 class ClusterClient:
