@@ -244,3 +244,15 @@ def test_an_unreachable_cluster_is_connection_failed_and_a_wrong_password_refuse
     with pytest.raises(AuthenticationFailed) as caught:
         open_redis(f"redis+cluster://:wrong-Guess-3@127.0.0.1:{node.port}")
     assert "wrong-Guess-3" not in str(caught.value)
+
+
+def test_redis_py_retries_nothing_anywhere_in_the_cluster(
+    cluster_topology: ClusterTopology, open_redis: OpenRedis
+) -> None:
+    store = _store(open_redis, cluster_topology, namespace="retries")
+    cluster = store._source.primary().cluster  # type: ignore[attr-defined]
+    assert cluster.retry.get_retries() == 0
+    for node in cluster.get_nodes():
+        pool = cluster.get_redis_connection(node).connection_pool
+        assert isinstance(pool, redis.BlockingConnectionPool)
+        assert pool.connection_kwargs["retry"].get_retries() == 0

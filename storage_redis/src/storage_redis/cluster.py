@@ -105,6 +105,7 @@ class ClusterClient:
         with self._lock:
             cluster, self._cluster = self._cluster, None
         if cluster is not None:
+            _disconnect_all(cluster)
             cluster.close()
 
     @property
@@ -144,11 +145,10 @@ class ClusterSource:
         kwargs = self._config.node_kwargs()  # its retry=Retry(NoBackoff(), 0) is the cluster's too: no retries
         # RedisCluster hands these to plain Redis clients too, which know no pool timeout.
         pool = functools.partial(redis.BlockingConnectionPool, timeout=kwargs.pop("timeout"))
+        node: Any = ClusterNode
         try:
-            node: Any = ClusterNode
-            return RedisCluster(
+            cluster = RedisCluster(
                 startup_nodes=[node(host, port) for host, port in self._config.addresses],
-                connection_pool_class=pool,
                 load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN_REPLICAS if replicas else None,
                 **kwargs,
             )
@@ -160,6 +160,8 @@ class ClusterSource:
                 # No startup node answered: a connection problem like any other, retried.
                 raise rx.ConnectionError(f"no node of the cluster answered: {cause}") from exc
             raise
+        _bounded_pools(cluster, pool)
+        return cluster
 
     def primary(self) -> ClusterClient:
         if self._client is None:
@@ -330,6 +332,32 @@ def _read_batch(connection: Any, batch: list[Pending], wait: Command | None) -> 
     if all(isinstance(r, Exception) for r in result):
         return result, None  # nothing was written there: its WAIT proves nothing
     return result, confirmed
+
+
+def _bounded_pools(cluster: Any, pool_class: Callable[..., Any]) -> None:
+    """Give every node a blocking pool of *pool_class* (the one the backend promises).
+
+    redis-py uses ``connection_pool_class`` only for a cluster built from a URL, and then
+    hands its startup nodes pools nobody closes; so the cluster is built plainly, and its
+    nodes' clients are rebuilt here, in the mode a URL would have set.
+    """
+    manager = cluster.nodes_manager
+    manager.from_url = True
+    manager.connection_pool_class = pool_class
+    nodes = list(manager.nodes_cache.values())
+    for node in nodes:
+        old, node.redis_connection = node.redis_connection, None
+        if old is not None:
+            old.close()  # a plain client owns its pool: this disconnects it
+    manager.create_redis_connections(nodes)
+
+
+def _disconnect_all(cluster: Any) -> None:
+    """Close every node's pool: a blocking pool given to a client is not closed with it."""
+    manager = cluster.nodes_manager
+    for node in [*manager.nodes_cache.values(), *manager.startup_nodes.values()]:
+        if node.redis_connection is not None:
+            node.redis_connection.connection_pool.disconnect()
 
 
 def _reply(connection: Any) -> Any:
