@@ -52,7 +52,12 @@ KNOWN_BACKENDS: Mapping[str, KnownBackend] = MappingProxyType(
         known.name: known
         for known in (
             KnownBackend("local", "storage-core", "pip install storage-core", ("local",)),
-            KnownBackend("redis", "storage-redis", "pip install 'storage-core[redis]'", ("redis", "rediss", "unix")),
+            KnownBackend(
+                "redis",
+                "storage-redis",
+                "pip install 'storage-core[redis]'",
+                ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster"),
+            ),
         )
     }
 )

@@ -155,6 +155,7 @@ class Storage(Coordination, ABC):
 
     def __init__(self) -> None:
         self._prefix = ""
+        self._namespace = ""
         self._default_consistency = Consistency.STRONG
         self._open = False
         self._closed = False
@@ -194,7 +195,8 @@ class Storage(Coordination, ABC):
         if self._open:
             raise StorageError(f"configure() {self!r} before initialize(), not while it is open")
         if namespace is not None:
-            self._prefix = f"{check_namespace(namespace)}:" if namespace else ""
+            self._namespace = check_namespace(namespace)
+            self._prefix = self._namespace_prefix(namespace) if namespace else ""
         if consistency is not None:
             self._default_consistency = Consistency.parse(consistency)
         if change_feed is not None:
@@ -214,7 +216,15 @@ class Storage(Coordination, ABC):
     @property
     def namespace(self) -> str:
         """The namespace every key is transparently prefixed with ("" for none)."""
-        return self._prefix[:-1]
+        return self._namespace
+
+    def _namespace_prefix(self, namespace: str) -> str:
+        """What every key of *namespace* starts with where it is stored: ``namespace:``.
+
+        A backend may wrap the namespace (Redis Cluster's hash tag: ``{namespace}:``) but
+        must keep the ``:`` after it, which no namespace holds, so prefixes stay distinct.
+        """
+        return f"{namespace}:"
 
     @property
     def default_consistency(self) -> Consistency:

@@ -428,9 +428,10 @@ def test_a_known_but_missing_backend_says_how_to_install_it() -> None:
         local_only().for_scheme("unix")
 
 
-def test_the_schemes_storage_redis_refuses_are_not_advertised() -> None:
+def test_sentinel_and_cluster_schemes_say_how_to_install_storage_redis() -> None:
+    install = r"install it with: pip install 'storage-core\[redis\]'"
     for scheme in ("redis+sentinel", "redis+cluster"):
-        with pytest.raises(BackendNotFound, match="use one of the installed schemes"):
+        with pytest.raises(BackendNotFound, match=install):
             local_only().for_scheme(scheme)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from redis_servers import REDIS_SERVER, RedisServer
+from topologies import ClusterTopology, SentinelTopology
 
 from storage_redis import RedisConfig, RedisStorage
 
@@ -201,3 +202,68 @@ def waitaof_binary() -> str:
     if shutil.which(binary) is None:
         pytest.skip(f"REDIS_WAITAOF_SERVER={binary} is not an executable")
     return binary
+
+
+# -- Sentinel and Cluster topologies ------------------------------------------------------
+
+
+def _need_binaries(what: str) -> None:
+    from topologies import REDIS_CLI
+
+    if REDIS_SERVER is None or REDIS_CLI is None:
+        unavailable(f"the {what} tests start their own servers: they need redis-server and redis-cli on PATH")
+
+
+@pytest.fixture(scope="session")
+def sentinel_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
+    """A primary, a replica and three sentinels shared by the session; tests must leave it as found.
+
+    The data nodes and the sentinels have passwords of their own.
+    """
+    _need_binaries("Sentinel")
+    with SentinelTopology(
+        tmp_path_factory.mktemp("sentinel"),
+        data_password=f"data-{secrets.token_hex(6)}",
+        sentinel_password=f"sentinel-{secrets.token_hex(6)}",
+    ) as topology:
+        yield topology
+
+
+@pytest.fixture(scope="session")
+def cluster_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterTopology]:
+    """Three primaries with a replica each, shared by the session; tests must leave it as found."""
+    _need_binaries("Cluster")
+    with ClusterTopology(tmp_path_factory.mktemp("cluster"), password=f"cluster-{secrets.token_hex(6)}") as topology:
+        yield topology
+
+
+@pytest.fixture
+def private_sentinel(tmp_path: Path) -> Iterator[Callable[..., SentinelTopology]]:
+    """``start(**options)``: a Sentinel topology of this test's own (to kill, freeze, fail over)."""
+    _need_binaries("Sentinel")
+    started: list[SentinelTopology] = []
+
+    def start(**options: Any) -> SentinelTopology:
+        topology = SentinelTopology(tmp_path / f"sentinel-{len(started)}", **options)
+        started.append(topology)
+        return topology.start()
+
+    yield start
+    for topology in started:
+        topology.stop()
+
+
+@pytest.fixture
+def private_cluster(tmp_path: Path) -> Iterator[Callable[..., ClusterTopology]]:
+    """``start(**options)``: a cluster of this test's own (to kill a primary, reshard)."""
+    _need_binaries("Cluster")
+    started: list[ClusterTopology] = []
+
+    def start(**options: Any) -> ClusterTopology:
+        topology = ClusterTopology(tmp_path / f"cluster-{len(started)}", **options)
+        started.append(topology)
+        return topology.start()
+
+    yield start
+    for topology in started:
+        topology.stop()

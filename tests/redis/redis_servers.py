@@ -9,6 +9,7 @@ server executed the command. ``SilentServer`` accepts connections and never answ
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
@@ -29,6 +30,34 @@ REDIS_SERVER = shutil.which("redis-server")
 READY = "Ready to accept connections"
 # What the raw client of ``commandstats``/``reset_stats`` itself sends.
 _OBSERVER = frozenset({"hello", "info", "config|resetstat"})
+
+
+# Every server process started and not yet stopped, by PID: an interrupted or crashed test
+# run still stops them when the interpreter exits.
+_RUNNING: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def stop_all() -> None:
+    """SIGKILL every server this process started and has not stopped (by PID)."""
+    for pid, process in list(_RUNNING.items()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+        _RUNNING.pop(pid, None)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (a CI timeout, a kill) end the run through SystemExit, so that the fixtures'
+    finalizers and ``stop_all`` still stop the servers; by default it ends Python at once."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def free_port() -> int:
@@ -93,10 +122,13 @@ class RedisServer:
         """Start, and wait for the log line *until* (by default: ready, its data loaded)."""
         assert self.process is None, "already running"
         self.log.write_text("")
+        _stop_on_sigterm()
         self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        _RUNNING[self.process.pid] = self.process
         deadline = time.monotonic() + timeout
         while until not in self.log.read_text(errors="replace"):
             if self.process.poll() is not None:
+                _RUNNING.pop(self.process.pid, None)
                 self.process = None
                 raise RuntimeError(f"redis-server exited at start: {self.log.read_text(errors='replace')[-2000:]}")
             if time.monotonic() > deadline:
@@ -117,6 +149,7 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+        _RUNNING.pop(process.pid, None)
 
     def stop(self) -> None:
         """SIGTERM, and wait for the process to exit."""

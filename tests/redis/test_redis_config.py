@@ -23,7 +23,7 @@ def test_the_seed_shape() -> None:
     store = RedisStorage(config)
     assert store.config is config
     assert store.name == "redis"
-    assert store.url_schemes == ("redis", "rediss", "unix")
+    assert store.url_schemes == ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
     assert callable(store.ping)
     assert callable(store.with_retry)
 
@@ -242,4 +242,4 @@ def test_the_plugin_is_registered_through_the_entry_point() -> None:
     info = available_backends()["redis"]
     assert info.cls is RedisStorage
     assert info.distribution == "storage-redis"
-    assert info.url_schemes == ("redis", "rediss", "unix")
+    assert info.url_schemes == ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")

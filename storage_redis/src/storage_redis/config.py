@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,11 +21,21 @@ from redis.connection import parse_url as _untyped_parse_url
 from redis.retry import Retry
 
 from storage_core.backend import ConfigError, check_fields, redact_url, secret
+from storage_redis.addresses import CLUSTER_PORT, SENTINEL_PORT, TopologyURL, parse_addresses, parse_topology_url
 
-__all__ = ["SCHEMES", "RedisConfig"]
+__all__ = ["SCHEMES", "RedisConfig", "section_options"]
 
-SCHEMES = ("redis", "rediss", "unix")
+SENTINEL = "redis+sentinel"
+CLUSTER = "redis+cluster"
+STANDALONE_SCHEMES = ("redis", "rediss", "unix")
+TOPOLOGY_SCHEMES = (SENTINEL, CLUSTER)
+SCHEMES = (*STANDALONE_SCHEMES, *TOPOLOGY_SCHEMES)
 SECTION = "storage.redis"
+# Sentinel and Cluster: the default retry budget rides through a failover (a replica is
+# promoted a few seconds after its primary stopped answering): 30 retries with delays
+# capped at 1 s wait 14 to 28 s in all, where a single server's 3 retries wait < 1 s.
+FAILOVER_RETRIES = 30
+FAILOVER_MAX_DELAY_MS = 1000.0
 
 # Accepted in a URL query; everything else has its own field.
 _QUERY_OPTIONS = frozenset({"db", "protocol"})
@@ -50,6 +61,26 @@ def _fail(name: str, message: str) -> ConfigError:
     return ConfigError(message, field=f"{SECTION}.{name}")
 
 
+def section_options(options: Any) -> Any:
+    """*options* with ``sentinels`` and ``cluster_nodes`` given as YAML lists joined by commas."""
+    if not isinstance(options, Mapping):
+        return options  # parse_options says what is wrong with it
+    joined = dict(options)
+    for name in ("sentinels", "cluster_nodes"):
+        value = joined.get(name)
+        if isinstance(value, list) and all(type(item) is str for item in value):
+            joined[name] = ",".join(value)
+    return joined
+
+
+class _DefaultInt(int):
+    """A field's default, told apart from the same number given: Sentinel and Cluster pick their own."""
+
+
+class _DefaultFloat(float):
+    """See :class:`_DefaultInt`."""
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class RedisConfig:
     """Options of the Redis backend; ``storage.redis`` in ``agent.yaml``.
@@ -58,20 +89,23 @@ class RedisConfig:
         ConfigError: naming the field, for a value the backend could not use.
     """
 
-    url: str = secret()
-    """``redis://[user:password@]host:port/db``, ``rediss://...`` (TLS) or ``unix:///path.sock``."""
+    url: str = secret(default="")
+    """``redis://[user:password@]host:port/db``, ``rediss://...`` (TLS), ``unix:///path.sock``,
+    ``redis+sentinel://[user:password@]host:port[,host:port]/service_name`` or
+    ``redis+cluster://[user:password@]host:port[,host:port]``; or none, with ``sentinels``
+    or ``cluster_nodes`` instead."""
     username: str | None = None
     """ACL user; overrides the URL's."""
     password: str | None = secret(default=None)
     """Overrides the URL's; better given as ``${REDIS_PASSWORD}`` from the environment."""
     db: int | None = None
     """Database number; overrides the URL's (default 0)."""
-    max_retries: int = 3
-    """Retries after the first attempt, for errors a retry can cure."""
+    max_retries: int = _DefaultInt(3)
+    """Retries after the first attempt, for errors a retry can cure (Sentinel, Cluster: 30 by default)."""
     retry_delay_ms: float = 100
     """Backoff before the first retry; doubles each retry, with jitter."""
-    retry_max_delay_ms: float = 10_000
-    """Cap on a single backoff delay."""
+    retry_max_delay_ms: float = _DefaultFloat(10_000)
+    """Cap on a single backoff delay (Sentinel, Cluster: 1000 by default)."""
     max_connections: int = 50
     """Size of the blocking connection pool."""
     pool_timeout: float = 5.0
@@ -104,20 +138,47 @@ class RedisConfig:
     """STRONG writes also wait for the primary's AOF fsync (``WAITAOF``, Redis >= 7.2)."""
     scan_count: int = 1000
     """``COUNT`` hint of each ``SCAN`` page when listing keys."""
+    # -- Sentinel and Cluster ---------------------------------------------------------------
+    sentinels: str | None = None
+    """Sentinel addresses, ``host:port`` separated by commas (or a YAML list), instead of a url."""
+    service_name: str | None = None
+    """The name the sentinels know the primary by; overrides the url's path."""
+    sentinel_username: str | None = None
+    """ACL user on the sentinels (the data nodes' comes from the url or ``username``)."""
+    sentinel_password: str | None = secret(default=None)
+    """Password of the sentinels, kept apart from the data nodes' ``password``."""
+    cluster_nodes: str | None = None
+    """Some nodes of a Redis Cluster, ``host:port`` separated by commas (or a YAML list), instead of a url."""
+    read_from_replicas: bool = False
+    """Sentinel, Cluster: a store whose consistency is eventual reads from a healthy replica."""
+    namespace_hash_tag: bool = False
+    """Store keys as ``{namespace}:key``: one namespace's keys share a Cluster slot, so
+    multi-key operations on them work."""
 
     def __post_init__(self) -> None:
+        self._settle_defaults()
         check_fields(self, section=SECTION)
         self._check_url()
+        self._check_topology_fields()
         self._check_numbers()
         self._check_tls()
 
     def _check_url(self) -> None:
+        if not self.url:
+            return  # sentinels or cluster_nodes name the servers (see _check_topology_fields)
         if "://" not in self.url:
             raise _fail("url", "expected a URL such as redis://host:6379/0, rediss://host:6380/0 or unix:///path.sock")
         scheme, rest = self.url.split("://", 1)
         scheme = scheme.lower()
         if scheme not in SCHEMES:
-            raise _fail("url", f"expected a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
+            raise _fail(
+                "url",
+                "expected a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL, "
+                f"got scheme {scheme!r}",
+            )
+        if scheme in TOPOLOGY_SCHEMES:
+            self._check_topology_url(scheme)
+            return
         # An '@' after the host part means the user info held a character that ended it
         # early: whatever urllib makes of the rest, part of the password would show.
         after_host = rest[len(rest.split("/", 1)[0]) :] if scheme != "unix" else ""
@@ -208,9 +269,142 @@ class RedisConfig:
             if getattr(self, name) != field.default:
                 raise _fail(name, "TLS options need a rediss:// URL")
 
+    # -- Sentinel and Cluster ---------------------------------------------------------------
+
+    def _settle_defaults(self) -> None:
+        """Replace each marked default with the deployment's own, as a plain number.
+
+        Frozen: settled here, once, before any check reads them.
+        """
+        topology = self.scheme in TOPOLOGY_SCHEMES
+        if type(self.max_retries) is _DefaultInt:
+            object.__setattr__(self, "max_retries", FAILOVER_RETRIES if topology else int(self.max_retries))
+        if type(self.retry_max_delay_ms) is _DefaultFloat:
+            cap = float(self.retry_max_delay_ms)
+            if topology:
+                delay = (
+                    self.retry_delay_ms if type(self.retry_delay_ms) in (int, float) else 0
+                )  # else check_fields says
+                cap = max(FAILOVER_MAX_DELAY_MS, float(delay))
+            object.__setattr__(self, "retry_max_delay_ms", cap)
+
+    def _check_topology_fields(self) -> None:
+        given = [name for name in ("sentinels", "cluster_nodes") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise _fail("cluster_nodes", "give either sentinels or cluster_nodes, not both")
+        if given and self.url:
+            raise _fail(given[0], f"give either url or {given[0]}, not both")
+        if not self.url and not given:
+            raise ConfigError(
+                "missing required field(s): url (or sentinels and service_name, or cluster_nodes)", field=SECTION
+            )
+        for name in given:
+            try:
+                parse_addresses(getattr(self, name), SENTINEL_PORT if name == "sentinels" else CLUSTER_PORT)
+            except ValueError as exc:
+                raise _fail(name, f"expected host:port items separated by commas: {exc}") from None
+        scheme = self.scheme
+        only = {
+            "service_name": SENTINEL,
+            "sentinel_username": SENTINEL,
+            "sentinel_password": SENTINEL,
+        }
+        for name, needs in only.items():
+            if getattr(self, name) is not None and scheme != needs:
+                raise _fail(name, "belongs to a Sentinel deployment: a redis+sentinel:// url, or sentinels")
+        if self.read_from_replicas and scheme not in TOPOLOGY_SCHEMES:
+            raise _fail(
+                "read_from_replicas",
+                "needs a Sentinel or Cluster deployment, which knows its replicas (redis+sentinel://, redis+cluster://)",
+            )
+        if scheme == SENTINEL and not self.service:
+            raise _fail("service_name", "a Sentinel deployment needs the service name: the url's path, or service_name")
+        if scheme == CLUSTER and self.db not in (None, 0):
+            raise _fail("db", "a Redis Cluster has only database 0")
+
+    def _check_topology_url(self, scheme: str) -> None:
+        try:
+            parts = self._topology_url()
+        except ValueError as exc:
+            raise _fail("url", f"not a valid {scheme}:// URL: {exc}; {_PERCENT_ENCODE}") from None
+        self._check_url_query("&".join(f"{name}=1" for name in parts.query))
+        for name in ("db", "protocol"):
+            values = parts.query.get(name, [])
+            if any(not v.isdigit() for v in values):
+                raise _fail("url", f"not a valid Redis URL: {name} in its query must be a number")
+        if scheme == CLUSTER:
+            if parts.path.strip("/") not in ("", "0") or parts.query.get("db", ["0"]) != ["0"]:
+                raise _fail("url", "a Redis Cluster has only database 0: give no path (or /0) and no db")
+        elif "/" in parts.path.strip("/"):
+            raise _fail("url", "the path of a redis+sentinel:// URL is the service name, e.g. /mymaster")
+
+    def _topology_url(self) -> TopologyURL:
+        if self.url:
+            default_port = SENTINEL_PORT if self.scheme == SENTINEL else CLUSTER_PORT
+            return parse_topology_url(self.url, default_port)
+        if self.sentinels is not None:
+            return TopologyURL(SENTINEL, parse_addresses(self.sentinels, SENTINEL_PORT), None, None, "", {})
+        assert self.cluster_nodes is not None
+        return TopologyURL(CLUSTER, parse_addresses(self.cluster_nodes, CLUSTER_PORT), None, None, "", {})
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Sentinel or Cluster: the sentinels, or the cluster nodes to start from."""
+        return self._topology_url().addresses
+
+    @property
+    def service(self) -> str:
+        """Sentinel: the name of the monitored primary ('' for the other deployments)."""
+        if self.service_name is not None:
+            return self.service_name
+        return self._topology_url().path.strip("/") if self.scheme == SENTINEL else ""
+
+    def node_kwargs(self) -> dict[str, Any]:
+        """Sentinel, Cluster: keyword arguments for the data nodes' connection pools, retries off.
+
+        No host or port: Sentinel names the primary, the cluster its nodes.
+        """
+        parts = self._topology_url()
+        kwargs: dict[str, Any] = {"username": parts.username, "password": parts.password}
+        for name in ("db", "protocol"):
+            if name in parts.query:
+                kwargs[name] = int(parts.query[name][-1])
+        if self.username is not None:
+            kwargs["username"] = self.username
+        if self.password is not None:
+            kwargs["password"] = self.password
+        if self.db is not None:
+            kwargs["db"] = self.db
+        kwargs.update(
+            max_connections=self.max_connections,
+            timeout=self.pool_timeout,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_connect_timeout,
+            socket_keepalive=True,
+            health_check_interval=self.health_check_interval,
+            client_name=self.client_name,
+            retry=Retry(NoBackoff(), 0),
+        )
+        if self.scheme == CLUSTER:
+            kwargs.pop("db", None)
+        return kwargs
+
+    def sentinel_kwargs(self) -> dict[str, Any]:
+        """Sentinel: keyword arguments for the clients that ask the sentinels, retries off too."""
+        return {
+            "username": self.sentinel_username,
+            "password": self.sentinel_password,
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "client_name": self.client_name,
+            "retry": Retry(NoBackoff(), 0),
+        }
+
     @property
     def scheme(self) -> str:
-        """``redis``, ``rediss`` or ``unix``."""
+        """``redis``, ``rediss``, ``unix``, ``redis+sentinel`` or ``redis+cluster``."""
+        if not self.url:
+            return SENTINEL if self.sentinels is not None else CLUSTER
         return self.url.split("://", 1)[0].lower()
 
     @property
@@ -220,9 +414,11 @@ class RedisConfig:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret this config holds, to scrub from any text we emit."""
-        found = [self.password, self.ssl_password, urlsplit(self.url).password]
-        url_options = parse_url(self.url)
-        found.append(url_options.get("password"))
+        found = [self.password, self.ssl_password, self.sentinel_password]
+        if self.scheme in TOPOLOGY_SCHEMES:
+            found.append(self._topology_url().password)
+        else:
+            found += [urlsplit(self.url).password, parse_url(self.url).get("password")]
         return tuple(s for s in found if s)
 
     def connection_kwargs(self) -> dict[str, Any]:

@@ -169,6 +169,8 @@ def maybe_applied(exc: BaseException) -> bool:
         return False
     text = str(exc)
     before_send = " connecting to " in text or text.startswith(("Timeout connecting", "Error connecting"))
+    # Sentinel: redis-py's word for READONLY from a demoted primary, which refused the command.
+    before_send = before_send or text == "The previous master is now a slave"
     return not (before_send or is_pool_exhausted(exc) or is_auth_error(exc))
 
 
@@ -250,6 +252,12 @@ def _wrong_type(exc: BaseException, context: MessageContext, key: str | None) ->
     return _NONE if wrong else None
 
 
+def _cross_slot(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
+    # The server's CROSSSLOT (redis-py drops the code), or redis-py's own refusal before sending.
+    crossing = isinstance(exc, rx.ClusterCrossSlotError) or "must map to the same key slot" in str(exc)
+    return _NONE if crossing else None
+
+
 _RULES: tuple[tuple[_Test, type[StorageError], str], ...] = (
     (
         _when(is_auth_error),
@@ -299,6 +307,13 @@ _RULES: tuple[tuple[_Test, type[StorageError], str], ...] = (
         StorageError,
         "Redis at {where} is out of memory and refused the write ({text}); raise its maxmemory, let it evict "
         "(maxmemory-policy), or delete keys",
+    ),
+    (
+        _cross_slot,
+        StorageError,
+        "Redis Cluster at {where} refused an operation over keys in different hash slots ({text}): one atomic "
+        "command reaches one slot only; set namespace_hash_tag: true in storage.redis so that a namespace's keys "
+        "share a slot, or work on one key at a time",
     ),
     (_kind(rx.ResponseError), StorageError, "Redis at {where} refused the command: {text}"),
     (_kind(rx.RedisError), StorageError, "Redis at {where} failed: {type}: {text}"),

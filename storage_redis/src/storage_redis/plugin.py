@@ -10,4 +10,8 @@ from storage_core import hookimpl
 @hookimpl
 def storage_register_backends(register: Callable[..., None]) -> None:
     """Register :class:`RedisStorage` by reference, so a store of another backend never imports redis-py."""
-    register("redis", "storage_redis.storage:RedisStorage", url_schemes=("redis", "rediss", "unix"))
+    register(
+        "redis",
+        "storage_redis.storage:RedisStorage",
+        url_schemes=("redis", "rediss", "unix", "redis+sentinel", "redis+cluster"),
+    )

@@ -31,6 +31,7 @@ redis-py's own retries are off (see :meth:`RedisConfig.connection_kwargs`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -48,7 +49,8 @@ from storage_core.backend import (
     StorageError,
     parse_options,
 )
-from storage_redis.config import SCHEMES, SECTION, RedisConfig
+from storage_redis.cluster import ClusterSource, slots_of
+from storage_redis.config import SCHEMES, SECTION, RedisConfig, section_options
 from storage_redis.confirm import Confirmation, LostReply
 from storage_redis.errors import MessageContext, is_retryable, translate
 from storage_redis.scripts import CAS, SCRIPTS, SET_MANY_PX, Script
@@ -101,6 +103,10 @@ class RedisStorage(Storage):
         self._confirmation = Confirmation.of(config)
         # None while closed: an operation that finds another client (or none) was cut off by close().
         self._client: Client | None = None
+        # Where reads go: the primary, or with read_from_replicas at EVENTUAL, a replica.
+        self._reader: Client | None = None
+        # A cluster spreads a batch over its primaries: see _write_many_per_node.
+        self._cluster = self._source if isinstance(self._source, ClusterSource) else None
         self._checked = False
 
     # -- construction -------------------------------------------------------------------
@@ -108,7 +114,7 @@ class RedisStorage(Storage):
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Self:
         """Build from the ``storage.redis`` section of the config. No I/O."""
-        return cls(parse_options(RedisConfig, options, section=SECTION))
+        return cls(parse_options(RedisConfig, section_options(options), section=SECTION))
 
     @property
     def config(self) -> RedisConfig:
@@ -140,7 +146,7 @@ class RedisStorage(Storage):
             client = self._client
 
         def attempt(failures: int) -> T:
-            if self._client is not client:
+            if self._client is None or (client is not self._client and client is not self._reader):
                 raise self._abandoned(failures)
             return operation(client)  # type: ignore[arg-type]  # None only where the template already refused
 
@@ -182,11 +188,18 @@ class RedisStorage(Storage):
     def _connect(self) -> None:
         self._source.open()
         self._client = self._source.primary()
+        eventual = self._config.read_from_replicas and self.default_consistency is Consistency.EVENTUAL
+        self._reader = self._source.replica() if eventual else self._client
         self._checked = False
 
     def _close(self) -> None:
-        self._client = None
+        self._client = self._reader = None
         self._source.close()
+
+    def _namespace_prefix(self, namespace: str) -> str:
+        if self._config.namespace_hash_tag:
+            return f"{{{namespace}}}:"  # {fleet-a}: only the part in braces picks the cluster slot
+        return super()._namespace_prefix(namespace)
 
     def _ping(self) -> None:
         self._call(lambda client: client.execute_command("PING"))
@@ -200,12 +213,13 @@ class RedisStorage(Storage):
         """Load the scripts up front, so a write rarely meets NOSCRIPT (it still may: a restart forgets them)."""
 
         def load(client: Client) -> None:
-            with client.pipeline(transaction=False) as pipe:
-                for script in SCRIPTS:
-                    pipe.execute_command("SCRIPT", "LOAD", script.source)
-                # A user without SCRIPT LOAD rights (a reader, say) is refused here: left to
-                # the first write that needs the script, which then says so.
-                pipe.execute(raise_on_error=False)
+            for primary in self._source.primaries(client):  # a cluster's scripts live per node
+                with primary.pipeline(transaction=False) as pipe:
+                    for script in SCRIPTS:
+                        pipe.execute_command("SCRIPT", "LOAD", script.source)
+                    # A user without SCRIPT LOAD rights (a reader, say) is refused here: left to
+                    # the first write that needs the script, which then says so.
+                    pipe.execute(raise_on_error=False)
 
         self._call(load)
 
@@ -247,11 +261,27 @@ class RedisStorage(Storage):
         confirmation = self._confirmation
         wait = confirmation.needed(consistency)
         result, acks = self._call(
-            lambda client: confirmation.send(client, args, wait=wait, script=script, conditional=conditional), key
+            lambda client: self._send_once(client, key, args, wait=wait, script=script, conditional=conditional), key
         )
         if acks is not None:
             confirmation.check(acks, key, self._messages)
         return result
+
+    def _send_once(
+        self,
+        client: Client,
+        key: str | None,
+        args: Sequence[Any],
+        *,
+        wait: bool,
+        script: Script | None,
+        conditional: bool,
+    ) -> tuple[Any, Any]:
+        """One attempt of a write; one that WAIT follows runs on the primary owning *key* (on a cluster)."""
+        send = functools.partial(self._confirmation.send, args=args, wait=wait, script=script, conditional=conditional)
+        if not wait or key is None:  # a batch: one server holds every key (a cluster's go per node)
+            return send(client)
+        return self._source.route(client, key, send)
 
     def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
         args: tuple[Any, ...] = ("SET", key, data) if ttl is None else ("SET", key, data, "PX", _ttl_ms(ttl))
@@ -269,7 +299,7 @@ class RedisStorage(Storage):
         def attempt(client: Client) -> tuple[Any, Any]:
             args = ("EVALSHA", CAS.sha, 1, key, data, mode, version, px, lost.flag)
             try:
-                return confirmation.send(client, args, wait=wait, script=CAS, conditional=True)
+                return self._send_once(client, key, args, wait=wait, script=CAS, conditional=True)
             except Exception as exc:
                 lost.note(exc)
                 raise
@@ -287,6 +317,9 @@ class RedisStorage(Storage):
         return bool(self._send_write(("DEL", key), key, consistency, conditional=True))
 
     def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
+        if self._cluster is not None:
+            self._write_many_per_node(self._cluster, items, ttl, consistency)
+            return
         # One command, so one round trip and all or none: MSET, or a script of SET ... PX.
         if ttl is None:
             self._send_write(["MSET", *chain.from_iterable(items)], None, consistency)
@@ -297,18 +330,48 @@ class RedisStorage(Storage):
         args.append(_ttl_ms(ttl))
         self._send_write(args, None, consistency, SET_MANY_PX)
 
+    def _write_many_per_node(
+        self, cluster: ClusterSource, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency
+    ) -> None:
+        """Cluster: one MSET (or SET ... PX script) per slot, each node's in one round trip.
+
+        All or none per slot only: a batch over several slots is not atomic (with
+        ``namespace_hash_tag`` a namespace is one slot, so its batches are). At STRONG each
+        node's commands end with a WAIT on the same connection, and every node must confirm.
+        """
+        values = dict(items)
+        groups: list[tuple[str, Sequence[Any]]] = []
+        for keys in slots_of(values).values():
+            if ttl is None:
+                groups.append((keys[0], ["MSET", *chain.from_iterable((k, values[k]) for k in keys)]))
+            else:
+                args = ["EVALSHA", SET_MANY_PX.sha, len(keys), *keys, *(values[k] for k in keys), _ttl_ms(ttl)]
+                groups.append((keys[0], args))
+        confirmation = self._confirmation
+        wait = confirmation.command if confirmation.needed(consistency) else None
+
+        def reload(node: Client) -> None:
+            node.execute_command("SCRIPT", "LOAD", SET_MANY_PX.source)
+
+        _, confirmations = self._call(lambda client: cluster.per_node(client, groups, wait, on_noscript=reload))
+        for acks in confirmations:
+            confirmation.check(acks, None, self._messages)
+
     # -- reads --------------------------------------------------------------------------
 
     def _read(self, key: str) -> bytes | None:
-        data: bytes | None = self._call(lambda client: client.execute_command("GET", key), key)
+        data: bytes | None = self._call(lambda client: client.execute_command("GET", key), key, self._reader)
         return data
 
     def _exists(self, key: str) -> bool:
-        return bool(self._call(lambda client: client.execute_command("EXISTS", key), key))
+        return bool(self._call(lambda client: client.execute_command("EXISTS", key), key, self._reader))
 
     def _read_many(self, keys: Sequence[str]) -> Sequence[bytes | None]:
-        if len(keys) <= _MGET_CHUNK:
-            found: list[bytes | None] = self._call(lambda client: client.execute_command("MGET", *keys))
+        # A cluster's MGET is one per slot already, pipelined per node (ClusterClient).
+        if self._cluster is not None or len(keys) <= _MGET_CHUNK:
+            found: list[bytes | None] = self._call(
+                lambda client: client.execute_command("MGET", *keys), client=self._reader
+            )
             return found
         chunks = [keys[i : i + _MGET_CHUNK] for i in range(0, len(keys), _MGET_CHUNK)]
 
@@ -323,22 +386,28 @@ class RedisStorage(Storage):
                     raise reply
             return [data for reply in replies for data in reply]
 
-        return self._call(attempt)
+        return self._call(attempt, client=self._reader)
 
     def _iter_keys(self, prefix: str) -> Iterator[str]:
         client = self._client
         pattern = prefix.translate(_GLOB_SPECIAL) + "*"
+        # A cluster's keys are spread over its primaries: each is scanned in turn (a prefix
+        # that opens with a hash tag lives on one of them).
+        primaries: list[Client] = self._call(lambda client: self._source.primaries(client, prefix))
+        for primary in primaries:
+            yield from self._scan(client, primary, pattern)
+
+    def _scan(self, client: Client | None, primary: Client, pattern: str) -> Iterator[str]:
+        """The keys matching *pattern* on *primary*, page by page, while the store holds *client*."""
         count = self._config.scan_count
         cursor = 0
-
-        def page(client: Client) -> tuple[int, list[bytes]]:
-            reply: tuple[int, list[bytes]] = client.execute_command("SCAN", cursor, "MATCH", pattern, "COUNT", count)
-            return reply
-
         while True:
             if self._client is not client:  # closed, or closed and opened again, since the listing began
                 raise StorageError(f"{self!r} was closed while listing keys; list them again once it is initialized")
-            cursor, batch = self._call(page, client=client)
+            scan = functools.partial(primary.execute_command, "SCAN", cursor, "MATCH", pattern, "COUNT", count)
+            # Called before the loop moves on, so the lambda sees this page's scan.
+            reply: tuple[int, list[bytes]] = self._call(lambda _client: scan(), client=client)  # noqa: B023
+            cursor, batch = reply
             for raw in batch:
                 try:
                     yield raw.decode()

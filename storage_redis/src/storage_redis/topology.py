@@ -1,23 +1,30 @@
 """Where the backend's connections come from: the one seam between it and the deployment.
 
-``RedisStorage`` asks a :class:`ConnectionSource` for a client on the primary and never
-builds a pool itself. A standalone server (``redis://``, ``rediss://``, ``unix://``) is
-:class:`Standalone`; Sentinel and Cluster come as further sources behind the same three
-methods, chosen by :func:`connection_source` from the URL's scheme.
+``RedisStorage`` asks a :class:`ConnectionSource` for its clients and never builds a pool
+itself. A standalone server (``redis://``, ``rediss://``, ``unix://``) is
+:class:`Standalone`; ``redis+sentinel://`` is :class:`~storage_redis.sentinel.SentinelSource`,
+``redis+cluster://`` :class:`~storage_redis.cluster.ClusterSource`, chosen by
+:func:`connection_source`. A cluster has a primary per slot, so the source also routes: a
+write that ``WAIT`` must follow runs on the connection of the key's primary (``route``),
+and a listing visits every primary (``primaries``). One server is its own route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Protocol, Self, cast
+from typing import Any, Protocol, Self, TypeVar, cast
 
 import redis
 from redis.connection import UnixDomainSocketConnection
 
-from storage_redis.config import RedisConfig
+from storage_redis.cluster import ClusterSource
+from storage_redis.config import CLUSTER, SENTINEL, RedisConfig
+from storage_redis.sentinel import SentinelSource
 
 __all__ = ["Client", "Connection", "ConnectionSource", "Pipeline", "Pool", "Standalone", "connection_source"]
+
+T = TypeVar("T")
 
 
 class Pipeline(Protocol):
@@ -70,6 +77,18 @@ class ConnectionSource(Protocol):
     def primary(self) -> Client:
         """A client whose commands go to the primary: every write and every STRONG read."""
 
+    def replica(self) -> Client:
+        """For EVENTUAL reads: a healthy replica with ``read_from_replicas``, else the primary."""
+
+    def route(self, client: Client, key: str, operation: Callable[[Client], T]) -> T:
+        """``operation(c)`` with ``c`` on the primary that owns *key*, following redirections.
+
+        *client* is ``primary()`` (or what the backend holds of it).
+        """
+
+    def primaries(self, client: Client, prefix: str = "") -> list[Client]:
+        """A client on each primary that may hold keys starting with *prefix*."""
+
     def close(self) -> None:
         """Disconnect every pooled connection. Idempotent."""
 
@@ -96,6 +115,15 @@ class Standalone:
             raise RuntimeError("the connection source is not open")
         return self._client
 
+    def replica(self) -> Client:
+        return self.primary()
+
+    def route(self, client: Client, key: str, operation: Callable[[Client], T]) -> T:
+        return operation(client)
+
+    def primaries(self, client: Client, prefix: str = "") -> list[Client]:
+        return [client]
+
     def close(self) -> None:
         # Only the pool holds connections: Redis.close() on a client given a pool of its own
         # releases a single-connection client's connection and nothing else.
@@ -120,5 +148,9 @@ def _where(config: RedisConfig) -> str:
 
 
 def connection_source(config: RedisConfig) -> ConnectionSource:
-    """The source for *config*'s deployment (only standalone servers, for now)."""
+    """The source for *config*'s deployment: a single server, Sentinel or Cluster."""
+    if config.scheme == SENTINEL:
+        return cast(ConnectionSource, SentinelSource(config))
+    if config.scheme == CLUSTER:
+        return cast(ConnectionSource, ClusterSource(config))
     return Standalone(config)
