@@ -15,13 +15,14 @@ from typing import Any
 
 from storage_core.consistency import Consistency
 from storage_core.errors import ConfigError
+from storage_core.observers.specs import ObserverSpec, parse_observers
 from storage_core.registry import INSTALL_HINTS, get_registry
 from storage_core.storage import check_namespace
 
 __all__ = ["DEFAULT_CONFIG_FILE", "StorageConfig", "expand_env", "load_config"]
 
 DEFAULT_CONFIG_FILE = "agent.yaml"
-_CORE_FIELDS = ("backend", "consistency", "namespace")
+_CORE_FIELDS = ("backend", "consistency", "namespace", "observers")
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -34,6 +35,8 @@ class StorageConfig:
     namespace: str = ""
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     source: str = "<defaults>"
+    observers: tuple[ObserverSpec, ...] = ()
+    """``storage.observers``: the observers every store opened from this config gets."""
 
     def options_for(self, backend: str) -> Mapping[str, Any]:
         """The options section of *backend* (empty when the file has none)."""
@@ -134,7 +137,8 @@ def _validate(document: Any, origin: str) -> StorageConfig:
         # section whose ${REDIS_PASSWORD} is unset on hosts that run the local backend.
         selected = expand_env(options, f"storage.{name}") if name == backend else options
         sections[name] = MappingProxyType(dict(selected or {}))
-    return StorageConfig(backend, consistency, namespace, MappingProxyType(sections), origin)
+    observers = parse_observers(core.get("observers"))
+    return StorageConfig(backend, consistency, namespace, MappingProxyType(sections), origin, observers)
 
 
 def expand_env(value: Any, where: str) -> Any:

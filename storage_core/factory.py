@@ -63,5 +63,9 @@ def open_storage(
         namespace=config.namespace if namespace is None else namespace,
         consistency=config.consistency if consistency is None else consistency,
     )
+    if config.observers:
+        from storage_core.observers.enable import enable_observers  # noqa: PLC0415 - only for stores that have some
+
+        enable_observers(store, config.observers, source=config.source)
     store.initialize()
     return store

@@ -23,7 +23,7 @@ from storage_core.storage import Storage
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-__all__ = ["DISABLE_PLUGINS_ENV", "BackendInfo", "Registry", "available_backends", "get_registry"]
+__all__ = ["DISABLE_PLUGINS_ENV", "BackendInfo", "ObserverInfo", "Registry", "available_backends", "get_registry"]
 
 DISABLE_PLUGINS_ENV = "STORAGE_CORE_DISABLE_PLUGINS"
 """Set to 1 to load only the backends this project ships (a kill switch for third parties)."""
@@ -48,6 +48,17 @@ class BackendInfo:
     url_schemes: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ObserverInfo:
+    """What the registry knows of one installed observer (built only when a config enables it)."""
+
+    name: str
+    factory: hookspecs.ObserverFactory
+    plugin: str
+    distribution: str
+    version: str
+
+
 def _canonical(dist_name: str) -> str:
     return dist_name.lower().replace("_", "-").replace(".", "-")
 
@@ -59,6 +70,7 @@ class Registry:
         self._entry_points = entry_points
         self._lock = threading.Lock()
         self._backends: Mapping[str, BackendInfo] | None = None
+        self._observers: Mapping[str, ObserverInfo] = MappingProxyType({})
 
     @property
     def backends(self) -> Mapping[str, BackendInfo]:
@@ -68,6 +80,12 @@ class Registry:
                 if self._backends is None:
                     self._backends = MappingProxyType(self._load())
         return self._backends
+
+    @property
+    def observers(self) -> Mapping[str, ObserverInfo]:
+        """Every installed observer by name (loads the plugins on first use)."""
+        self.backends  # noqa: B018 - loads both tables at once
+        return self._observers
 
     def get(self, name: str) -> BackendInfo:
         """The backend called *name*.
@@ -108,7 +126,9 @@ class Registry:
                 f"the storage plugin {manager.get_name(exc.plugin)!r} implements a hook storage-core does not have: "
                 f"{exc}; fix or uninstall it, or set {DISABLE_PLUGINS_ENV}=1 to skip third-party plugins"
             ) from None
-        return _collect_backends(manager, sources)
+        observers = _collect_observers(manager, sources)
+        self._observers = MappingProxyType(observers)
+        return _collect_backends(manager, sources, {info.plugin for info in observers.values()})
 
     def _register_plugins(self, manager: pluggy.PluginManager) -> dict[str, tuple[str, str]]:
         """Load each entry point's module into *manager*; map plugin name -> (distribution, version)."""
@@ -154,8 +174,13 @@ class Registry:
         return sources
 
 
-def _collect_backends(manager: pluggy.PluginManager, sources: dict[str, tuple[str, str]]) -> dict[str, BackendInfo]:
-    """Call each plugin's hook on its own, so a plugin that registers nothing is named."""
+def _collect_backends(
+    manager: pluggy.PluginManager, sources: dict[str, tuple[str, str]], observing: set[str]
+) -> dict[str, BackendInfo]:
+    """Call each plugin's hook on its own, so a plugin that registers nothing is named.
+
+    A plugin in *observing* (it registered observers) may register no backend.
+    """
     backends: dict[str, BackendInfo] = {}
     schemes: dict[str, str] = {}  # URL scheme -> backend name
     for plugin_name, (dist_name, version) in sources.items():
@@ -164,11 +189,12 @@ def _collect_backends(manager: pluggy.PluginManager, sources: dict[str, tuple[st
         caller = manager.subset_hook_caller("storage_register_backends", remove_plugins=others)
         found: list[type[Storage]] = []
         caller(register=found.append)
-        if not found:
+        if not found and plugin_name not in observing:
             where = plugin.__file__ if isinstance(plugin, ModuleType) else plugin
             raise PluginError(
-                f"the storage plugin {plugin_name!r} from {dist_name} ({where}) registered no backend: "
-                "its storage_register_backends hook must call register(BackendClass)"
+                f"the storage plugin {plugin_name!r} from {dist_name} ({where}) registered no backend and no "
+                "observer: its storage_register_backends hook must call register(BackendClass) (a plugin of "
+                "observers only: its storage_register_observers hook must call register(name, factory))"
             )
         for cls in found:
             _check_backend_class(cls, plugin_name)
@@ -186,6 +212,44 @@ def _collect_backends(manager: pluggy.PluginManager, sources: dict[str, tuple[st
                 schemes[scheme] = cls.name
             backends[cls.name] = BackendInfo(cls.name, cls, dist_name, version, tuple(cls.url_schemes))
     return backends
+
+
+def _collect_observers(manager: pluggy.PluginManager, sources: dict[str, tuple[str, str]]) -> dict[str, ObserverInfo]:
+    """Each plugin's observers by name, collected per plugin so a bad one is named."""
+    observers: dict[str, ObserverInfo] = {}
+    for plugin_name, (dist_name, version) in sources.items():
+        plugin = manager.get_plugin(plugin_name)
+        others = [p for p in manager.get_plugins() if p is not plugin]
+        caller = manager.subset_hook_caller("storage_register_observers", remove_plugins=others)
+        for name, factory in _registrations(caller):
+            if not isinstance(name, str) or not name.isidentifier():
+                raise PluginError(
+                    f"the storage plugin {plugin_name!r} registered an observer named {name!r}; "
+                    "an observer's name is a word such as 'log'"
+                )
+            if not callable(factory):
+                raise PluginError(
+                    f"the storage plugin {plugin_name!r} registered the observer {name!r} with {factory!r:.80}, "
+                    "which is not callable: register(name, factory) takes a factory(options) -> observer"
+                )
+            if name in observers:
+                raise PluginError(
+                    f"two plugins register a storage observer named {name!r}: "
+                    f"{observers[name].distribution} and {dist_name}; uninstall one"
+                )
+            observers[name] = ObserverInfo(name, factory, plugin_name, dist_name, version)
+    return observers
+
+
+def _registrations(caller: pluggy.HookCaller) -> list[tuple[object, object]]:
+    """The ``(name, factory)`` pairs one plugin's hook passes to ``register``, unchecked."""
+    found: list[tuple[object, object]] = []
+
+    def register(name: object, factory: object) -> None:
+        found.append((name, factory))
+
+    caller(register=register)
+    return found
 
 
 def _check_backend_class(cls: object, plugin_name: str) -> None:
