@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -333,3 +334,23 @@ def test_lease_calls_name_the_lease_and_odd_arguments_name_no_key() -> None:
     assert _held_lease((object(),), {})[:2] == (None, 1)
     assert _many_items(({},), {})[:2] == (None, 0)
     assert _many_items(([("a", 1)],), {})[:2] == (None, 0)
+
+
+def test_retries_are_counted_per_call_even_with_threads_sharing_the_store() -> None:
+    rec = Recorder()
+    store = observed(Flaky(failures=2, retries=3), rec)
+    start = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        start.wait()
+        for i in range(20):
+            store.write(f"t{n}-{i}", i)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writes = [e for e in rec.operations if e.operation == "write"]
+    assert len(writes) == 160
+    assert {e.retries for e in writes} == {2}
