@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -12,7 +13,14 @@ import pytest
 
 from storage_core import ConnectionFailed, Consistency, InvalidKey, KeyNotFound, Storage, StorageError
 from storage_core.observers import LifecycleEvent, OperationEvent, attach, is_observed
-from storage_core.observers.instrument import _held_lease, _lease_name, _many_items, _many_keys, _transaction
+from storage_core.observers.instrument import (
+    _held_lease,
+    _lease_name,
+    _many_items,
+    _many_keys,
+    _operation_event,
+    _transaction,
+)
 from storage_core.retry import ExponentialBackoff, RetryPolicy
 from storage_local import LocalStorage
 
@@ -354,3 +362,12 @@ def test_retries_are_counted_per_call_even_with_threads_sharing_the_store() -> N
     writes = [e for e in rec.operations if e.operation == "write"]
     assert len(writes) == 160
     assert {e.retries for e in writes} == {2}
+
+
+def test_the_fast_event_constructor_builds_what_the_dataclass_builds() -> None:
+    values: dict[str, Any] = {f.name: f"v-{f.name}" for f in dataclasses.fields(OperationEvent)}
+    fast = _operation_event(*values.values())
+    assert fast == OperationEvent(**values)
+    assert [getattr(fast, name) for name in values] == list(values.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.key = "other"  # type: ignore[misc]
