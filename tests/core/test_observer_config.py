@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_registry import install_plugin
 
-from storage_core import ConfigError, PluginError, open_storage
+from storage_core import ConfigError, open_storage
 from storage_core.config import load_config
 from storage_core.observers import is_observed
 from storage_core.observers.enable import enable_observers
@@ -101,7 +101,7 @@ def test_an_unknown_name_lists_the_installed_ones_and_suggests_the_close_one(tmp
 def test_installing_observers_changes_nothing_until_a_config_names_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN)
+    install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN, plugin="counting")
     registry = Registry()
     assert {"counting", "log", "otel"} <= set(registry.observers)
     assert registry.observers["counting"].distribution == "storage-counting"
@@ -113,7 +113,7 @@ def test_installing_observers_changes_nothing_until_a_config_names_them(
 def test_a_third_party_observer_gets_its_options_without_the_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    module = install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN)
+    module = install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN, plugin="counting")
     store = LocalStorage.from_options({"path": str(tmp_path / "state.db")})
     specs = parse_observers([{"name": "counting", "every": 3}, "counting"])
     enable_observers(store, specs, source="agent.yaml", registry=Registry())
@@ -134,7 +134,7 @@ def test_a_third_party_observer_gets_its_options_without_the_name(
 def test_a_factory_that_fails_is_a_config_error_naming_the_plugin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, message: str
 ) -> None:
-    install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN)
+    install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN, plugin="counting")
     store = LocalStorage.from_options({"path": str(tmp_path / "state.db")})
     with pytest.raises(ConfigError, match=r"^agent\.yaml: storage\.observers") as caught:
         enable_observers(store, parse_observers([name]), source="agent.yaml", registry=Registry())
@@ -146,35 +146,52 @@ def test_a_factory_that_fails_is_a_config_error_naming_the_plugin(
 
 
 def test_a_plugin_may_provide_observers_and_no_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN)
+    install_plugin(tmp_path, monkeypatch, "storage-counting", OBSERVER_PLUGIN, plugin="counting")
     registry = Registry()
     assert "local" in registry.backends
-    assert registry.observers["counting"].plugin == "storage-counting"
+    assert registry.observers["counting"].plugin == "counting"
+    assert registry.broken == {}
 
 
-def test_a_plugin_providing_neither_is_still_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    body = "from storage_core import hookimpl\n\n@hookimpl\ndef storage_register_observers(register):\n    pass\n"
-    install_plugin(tmp_path, monkeypatch, "storage-nothing", body)
-    with pytest.raises(PluginError, match=r"registered no backend and no observer: .* register\(name, factory\)"):
-        Registry().get("local")
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        ("storage_register_observers", "registered no backend and no observer: its storage_register_observers hook"),
+        ("storage_register_backends", "registered no backend: its storage_register_backends hook ran"),
+    ],
+)
+def test_a_plugin_providing_neither_is_still_an_error_and_breaks_only_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook: str, message: str
+) -> None:
+    body = f"from storage_core import hookimpl\n\n@hookimpl\ndef {hook}(register):\n    pass\n"
+    install_plugin(tmp_path, monkeypatch, "storage-nothing", body, plugin="nothing")
+    registry = Registry()
+    assert message in str(registry.broken["nothing"].error)
+    assert "storage-nothing" in str(registry.broken["nothing"].error)
+    assert "local" in registry.backends
+    assert "log" in registry.observers
 
 
 @pytest.mark.parametrize(
     ("calls", "message"),
     [
-        ('register("log", lambda o: None)', "a storage observer named 'log'"),
-        ('register("my-audit", lambda o: None)', "an observer named 'my-audit'; an observer's name is a word"),
-        ('register("audit", 42)', "the observer 'audit' with 42, which is not callable"),
+        ('register("log", lambda o: None)', "registers an observer named 'log', which storage-core already registered"),
+        ('register("my-audit", lambda o: None)', "registered an observer named 'my-audit': an observer's name is"),
+        ('register("audit", 42)', "registered the observer 'audit' with 42, which is not callable"),
+        ('register("a", lambda o: None)\n    register("a", lambda o: None)', "named 'a', which itself already"),
+        ("raise RuntimeError('boom')", "failed in its storage_register_observers hook (RuntimeError: boom)"),
     ],
 )
-def test_a_bad_observer_registration_names_the_plugin(
+def test_a_bad_observer_registration_breaks_only_its_plugin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: str, message: str
 ) -> None:
     body = f"from storage_core import hookimpl\n\n@hookimpl\ndef storage_register_observers(register):\n    {calls}\n"
-    install_plugin(tmp_path, monkeypatch, "storage-bad", body)
-    with pytest.raises(PluginError, match="storage-bad") as caught:
-        Registry().get("local")
-    assert message in str(caught.value)
+    install_plugin(tmp_path, monkeypatch, "storage-bad", body, plugin="bad")
+    registry = Registry()
+    assert message in str(registry.broken["bad"].error)
+    assert "storage-bad" in str(registry.broken["bad"].error)
+    assert registry.observers["log"].distribution == "storage-core"
+    assert "a" not in registry.observers
 
 
 # -- the bundled log observer ---------------------------------------------------------------

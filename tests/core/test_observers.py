@@ -191,7 +191,7 @@ def test_a_failed_call_reports_the_error_class_and_still_raises(local: LocalStor
     assert got == [
         ("read", "missing", None, "KeyNotFound"),
         ("write", "", "strong", "InvalidKey"),
-        ("write", "k", None, "ValueError"),
+        ("write", "k", None, "InvalidArgument"),
         ("read_many", None, None, "InvalidKey"),
         ("keys", None, None, "InvalidKey"),
     ]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from storage_core import ConfigError, Storage, available_backends, open_storage
+from storage_core import ConfigError, available_backends, open_storage
 from storage_local import LocalConfig, LocalStorage, default_path
 from storage_local.plugin import storage_register_backends
 
@@ -138,10 +139,10 @@ def test_registered_through_the_entry_point() -> None:
     assert info.url_schemes == ("local",)
 
 
-def test_plugin_hook_registers_the_class() -> None:
-    found: list[type[Storage]] = []
-    storage_register_backends(register=found.append)
-    assert found == [LocalStorage]
+def test_plugin_hook_registers_the_class_by_reference() -> None:
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    storage_register_backends(register=lambda *args, **kwargs: calls.append((args, kwargs)))
+    assert calls == [(("local", "storage_local.backend:LocalStorage"), {"url_schemes": LocalStorage.url_schemes})]
 
 
 def test_open_storage_by_url_and_by_config(tmp_path: Path) -> None:
@@ -151,3 +152,17 @@ def test_open_storage_by_url_and_by_config(tmp_path: Path) -> None:
         store.write("k", {"from": "url"})
     with open_storage({"backend": "local", "local": {"path": f"{tmp_path}/u.db"}}, namespace="ns") as store:
         assert store.read("k") == {"from": "url"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"timeout": "5"}, "storage.local.timeout: expected a number, got str '5'"),
+        ({"timeout": True}, "storage.local.timeout: expected a number, got bool True"),
+        ({"path": Path("/tmp/x.db")}, "storage.local.path: expected a string, got PosixPath"),
+    ],
+)
+def test_a_config_built_directly_checks_the_type_of_each_field(kwargs: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        LocalConfig(**kwargs)
+    assert str(caught.value).startswith(says)
