@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -251,3 +252,25 @@ def test_otel_without_opentelemetry_says_what_to_install(tmp_path: Path, monkeyp
     with pytest.raises(ConfigError, match=r"pip install 'storage-core\[otel\]'") as caught:
         open_storage(store_in(tmp_path, observers=["otel"]))
     assert caught.value.field == "storage.observers[0]"
+
+
+def test_a_store_without_observers_never_imports_the_instrumentation(tmp_path: Path) -> None:
+    script = f"""
+import sys
+from storage_core import load_config, open_storage
+load_config({{"observers": ["log"]}})
+with open_storage({{"backend": "local", "local": {{"path": {str(tmp_path / "state.db")!r}}}}}) as store:
+    store.write("a", 1)
+print(sorted(m for m in sys.modules if m.startswith("storage_core.observers.")))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    # The plugin module registers the bundled observers' names; it imports none of them.
+    loaded = "['storage_core.observers.events', 'storage_core.observers.plugin', 'storage_core.observers.specs']"
+    assert done.stdout.strip() == loaded
+
+
+def test_the_package_names_what_it_lacks() -> None:
+    import storage_core.observers
+
+    with pytest.raises(AttributeError, match="has no attribute 'attack'"):
+        storage_core.observers.attack  # noqa: B018
