@@ -24,16 +24,22 @@ def enable_observers(
         ConfigError: naming *source* and the entry, for a name no installed plugin
             provides (listing those that are) or options its factory refuses.
     """
-    installed = (registry or get_registry()).observers
+    registry = registry or get_registry()
+    installed = registry.observers
     built: dict[str, Observer] = {}
     for index, spec in enumerate(specs):
         where = f"{FIELD}[{index}]"
         info = installed.get(spec.name)
         if info is None:
             names = ", ".join(sorted(installed)) or "none"
+            # The plugin meant to provide it may be one of these.
+            broken = registry.broken
+            note = (
+                f"; broken plugins, not loaded: {', '.join(sorted(broken))} (see `storage backends`)" if broken else ""
+            )
             raise ConfigError(
                 f"no observer named {spec.name!r} is installed{did_you_mean(spec.name, installed)}; "
-                f"installed: {names} (a plugin provides more through the storage_register_observers hook)",
+                f"installed: {names} (a plugin provides more through the storage_register_observers hook){note}",
                 field=where,
                 source=source,
             )

@@ -193,6 +193,9 @@ def test_a_bad_observer_registration_breaks_only_its_plugin(
     assert "storage-bad" in str(registry.broken["bad"].error)
     assert registry.observers["log"].distribution == "storage-core"
     assert "a" not in registry.observers
+    store = LocalStorage.from_options({"path": str(tmp_path / "state.db")})
+    with pytest.raises(ConfigError, match=r"broken plugins, not loaded: bad \(see `storage backends`\)"):
+        enable_observers(store, parse_observers(["audit"]), source="agent.yaml", registry=registry)
 
 
 # -- the bundled log observer ---------------------------------------------------------------
