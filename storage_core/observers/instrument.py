@@ -111,6 +111,7 @@ _OPERATIONS: Mapping[str, tuple[Describe, bool]] = {
     "delete": (_one_key, True),
     "update": (_one_key, True),
     "read_many": (_many_keys, False),
+    "read_many_with_ttl": (_many_keys, False),
     "write_many": (_many_items, True),
     "transaction": (_transaction, True),
     "acquire_lease": (_lease_name, False),

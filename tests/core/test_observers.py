@@ -14,6 +14,7 @@ import pytest
 from storage_core import ConnectionFailed, Consistency, InvalidKey, KeyNotFound, Storage, StorageError
 from storage_core.observers import LifecycleEvent, OperationEvent, attach, is_observed
 from storage_core.observers.instrument import (
+    _OPERATIONS,
     _held_lease,
     _lease_name,
     _many_items,
@@ -371,3 +372,21 @@ def test_the_fast_event_constructor_builds_what_the_dataclass_builds() -> None:
     assert [getattr(fast, name) for name in values] == list(values.values())
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.key = "other"  # type: ignore[misc]
+
+
+def test_every_public_operation_of_the_template_is_observed() -> None:
+    # Not operations on data: building, configuring and the lifecycle (its own events),
+    # and the change feed, a stream that may never end, so no one event could sum it up.
+    not_operations = {"from_options", "from_url", "configure", "initialize", "close", "supports", "watch"}
+    public = {name for name in dir(Storage) if not name.startswith("_") and callable(getattr(Storage, name))}
+    assert public - not_operations <= {*_OPERATIONS, "keys"}
+
+
+def test_reading_expiries_is_observed_like_any_read(local: LocalStorage) -> None:
+    rec = Recorder()
+    store = observed(local, rec)
+    store.write("a", 1, ttl=60)
+    assert store.ttl("a") is not None
+    assert set(store.read_many_with_ttl(iter(["a", "b"]))) == {"a"}
+    got = [(e.operation, e.key, e.keys, e.outcome) for e in rec.operations[1:]]
+    assert got == [("ttl", "a", 1, "ok"), ("read_many_with_ttl", "a", 2, "ok")]
