@@ -323,10 +323,12 @@ class Registry:
         schemes: dict[str, str] = {}  # URL scheme -> backend name
         for source, plugin in self._register_plugins(manager):
             try:
-                # A plugin of observers only has no backend hook to call.
+                declared = _call_backend_hook(manager, source, plugin)
                 observers = _call_observer_hook(manager, source, plugin)
-                has_backends = not observers or _implements(manager, plugin, _BACKEND_HOOK)
-                declared = _call_backend_hook(manager, source, plugin) if has_backends else []
+                # A plugin's contributions are collected per hook, then judged together here: one
+                # that provides nothing at all is the error.
+                if not declared and not observers:
+                    raise source.error(*_why_nothing_provided(manager, plugin))
                 self._check_observer_names(observers, source)
                 self._claim(declared, source, schemes)
                 self._observers.update((info.name, info) for info in observers)
@@ -469,8 +471,6 @@ def _call_backend_hook(manager: pluggy.PluginManager, source: _Source, plugin: o
             f"failed in its {_BACKEND_HOOK} hook ({type(exc).__name__}: {exc})",
             "fix the hook (the traceback is on this error's __cause__)",
         ) from exc
-    if not collector.backends:
-        raise source.error(*_why_nothing_registered(manager, plugin))
     return collector.backends
 
 
@@ -495,11 +495,6 @@ def _call_observer_hook(manager: pluggy.PluginManager, source: _Source, plugin: 
             f"failed in its {_OBSERVER_HOOK} hook ({type(exc).__name__}: {exc})",
             "fix the hook (the traceback is on this error's __cause__)",
         ) from exc
-    if not found and not _implements(manager, plugin, _BACKEND_HOOK):
-        raise source.error(
-            f"registered no backend and no observer: its {_OBSERVER_HOOK} hook ran but never called register()",
-            "call register(name, factory) in it",
-        )
     observers = []
     for name, factory in found:
         if not isinstance(name, str) or not name.isidentifier():
@@ -513,6 +508,15 @@ def _call_observer_hook(manager: pluggy.PluginManager, source: _Source, plugin: 
             )
         observers.append(ObserverInfo(name, factory, source.plugin, source.distribution, source.version))
     return observers
+
+
+def _why_nothing_provided(manager: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
+    if _implements(manager, plugin, _OBSERVER_HOOK) and not _implements(manager, plugin, _BACKEND_HOOK):
+        return (
+            f"registered no backend and no observer: its {_OBSERVER_HOOK} hook ran but never called register()",
+            "call register(name, factory) in it",
+        )
+    return _why_nothing_registered(manager, plugin)
 
 
 def _why_nothing_registered(manager: pluggy.PluginManager, plugin: object) -> tuple[str, str]:

@@ -390,3 +390,21 @@ def test_reading_expiries_is_observed_like_any_read(local: LocalStorage) -> None
     assert set(store.read_many_with_ttl(iter(["a", "b"]))) == {"a"}
     got = [(e.operation, e.key, e.keys, e.outcome) for e in rec.operations[1:]]
     assert got == [("ttl", "a", 1, "ok"), ("read_many_with_ttl", "a", 2, "ok")]
+
+
+def test_leases_and_transactions_are_observed_with_their_keys(local: LocalStorage) -> None:
+    rec = Recorder()
+    store = observed(local, rec)
+    lease = store.acquire_lease("task:42", ttl=30.0)
+    assert lease is not None
+    store.renew_lease(lease, ttl=30.0)
+    store.transaction(write={"a": 1, "b": 2}, delete=iter(["c"]), fence=lease)
+    assert store.release_lease(lease)
+    got = [(e.operation, e.key, e.keys, e.outcome) for e in rec.operations]
+    assert got == [
+        ("acquire_lease", "task:42", 1, "ok"),
+        ("renew_lease", "task:42", 1, "ok"),
+        ("transaction", "a", 3, "ok"),
+        ("release_lease", "task:42", 1, "ok"),
+    ]
+    assert store.read_many(["a", "b"]) == {"a": 1, "b": 2}
