@@ -16,13 +16,14 @@ from typing import Any
 from storage_core.consistency import Consistency
 from storage_core.coordination import DEFAULT_CHANGE_RETENTION
 from storage_core.errors import ConfigError
+from storage_core.observers.specs import ObserverSpec, parse_observers
 from storage_core.registry import get_registry
 from storage_core.storage import check_namespace
 
 __all__ = ["DEFAULT_CONFIG_FILE", "StorageConfig", "expand_env", "load_config"]
 
 DEFAULT_CONFIG_FILE = "agent.yaml"
-_CORE_FIELDS = ("backend", "consistency", "namespace", "change_feed", "change_retention")
+_CORE_FIELDS = ("backend", "consistency", "namespace", "change_feed", "change_retention", "observers")
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -37,6 +38,8 @@ class StorageConfig:
     change_retention: int = DEFAULT_CHANGE_RETENTION  # changes the feed keeps
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     source: str = "<defaults>"
+    observers: tuple[ObserverSpec, ...] = ()
+    """``storage.observers``: the observers every store opened from this config gets."""
 
     def options_for(self, backend: str) -> Mapping[str, Any]:
         """The options section of *backend* (empty when the file has none)."""
@@ -147,6 +150,7 @@ def _validate(document: Any, origin: str) -> StorageConfig:
         change_retention=change_retention,
         sections=MappingProxyType(sections),
         source=origin,
+        observers=parse_observers(core.get("observers")),
     )
 
 

@@ -78,6 +78,10 @@ def open_storage(
         change_feed=config.change_feed or None,
         change_retention=config.change_retention,
     )
+    if config.observers:
+        from storage_core.observers.enable import enable_observers  # noqa: PLC0415 - only for stores that have some
+
+        enable_observers(store, config.observers, source=config.source)
     store.initialize()
     return store
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import pluggy
 
+from storage_core.observers.events import Observer
 from storage_core.storage import Storage
 
 PROJECT = "storage_core"
@@ -50,4 +51,22 @@ def storage_register_backends(register: RegisterBackend) -> None:
     :class:`~storage_core.errors.PluginError` naming the plugin's distribution and the
     fix. It disables this plugin only: every other backend keeps working, and
     ``storage backends`` lists this one as broken.
+    """
+
+
+ObserverFactory = Callable[[Mapping[str, Any]], Observer]
+"""Builds an observer from the options of its ``storage.observers`` entry (without ``name``)."""
+
+
+@_hookspec
+def storage_register_observers(register: Callable[[str, ObserverFactory], None]) -> None:
+    """Register the observers this plugin provides.
+
+    Call ``register(name, factory)`` once per observer. Nothing is built until a
+    config names it in ``storage.observers``: then ``factory(options)`` returns an
+    object with ``on_operation(event)`` and optionally ``on_lifecycle(event)``, and
+    raises :class:`~storage_core.errors.ConfigError` for options it refuses. A plugin
+    may register observers and no backend (one that registers neither is broken). A bad
+    or duplicate name is a :class:`~storage_core.errors.PluginError` that disables this
+    plugin only, as for backends.
     """

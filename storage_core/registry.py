@@ -30,12 +30,21 @@ from storage_core.suggest import did_you_mean
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-__all__ = ["DISABLE_PLUGINS_ENV", "BackendInfo", "BrokenPlugin", "Registry", "available_backends", "get_registry"]
+__all__ = [
+    "DISABLE_PLUGINS_ENV",
+    "BackendInfo",
+    "BrokenPlugin",
+    "ObserverInfo",
+    "Registry",
+    "available_backends",
+    "get_registry",
+]
 
 DISABLE_PLUGINS_ENV = "STORAGE_CORE_DISABLE_PLUGINS"
 """Set to 1 to load only the backends this project ships (a kill switch for third parties)."""
 
 _BACKEND_HOOK = "storage_register_backends"
+_OBSERVER_HOOK = "storage_register_observers"
 # The public names of the template a backend defines itself; every other one is the template's.
 _BACKEND_DEFINED = frozenset({"from_options", "from_url"})
 _PRIMITIVES = "_read, _write, _write_if, _delete, _iter_keys"
@@ -61,6 +70,17 @@ class BackendInfo:
             PluginError: the module fails to import, or the class breaks the backend contract.
         """
         return self._resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class ObserverInfo:
+    """What the registry knows of one installed observer (built only when a config enables it)."""
+
+    name: str
+    factory: hookspecs.ObserverFactory
+    plugin: str
+    distribution: str
+    version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +224,8 @@ class Registry:
         self._broken: dict[str, BrokenPlugin] = {}
         self._backends_view = MappingProxyType(self._backends)
         self._broken_view = MappingProxyType(self._broken)
+        self._observers: dict[str, ObserverInfo] = {}
+        self._observers_view = MappingProxyType(self._observers)
 
     def _ensure_loaded(self) -> None:
         if not self._loaded:
@@ -223,6 +245,12 @@ class Registry:
         """Each broken plugin by its entry-point name, with the error that says what is wrong and what to do."""
         self._ensure_loaded()
         return self._broken_view
+
+    @property
+    def observers(self) -> Mapping[str, ObserverInfo]:
+        """Every observer a working plugin registered, by name (loads the plugins on first use)."""
+        self._ensure_loaded()
+        return self._observers_view
 
     def known_names(self) -> frozenset[str]:
         """Every name a config may hold a section for: registered, broken, or bundled but not installed."""
@@ -294,15 +322,29 @@ class Registry:
         for source, plugin in self._register_plugins(manager):
             try:
                 declared = _call_backend_hook(manager, source, plugin)
+                observers = _call_observer_hook(manager, source, plugin)
                 # A plugin's contributions are collected per hook, then judged together here: one
-                # that provides nothing at all is the error (a further hook adds its own list).
-                if not declared:
-                    raise source.error(*_why_nothing_registered(manager, plugin))
+                # that provides nothing at all is the error.
+                if not declared and not observers:
+                    raise source.error(*_why_nothing_provided(manager, plugin))
+                self._check_observer_names(observers, source)
                 self._claim(declared, source, schemes)
+                self._observers.update((info.name, info) for info in observers)
             except PluginError as exc:
                 self._record_broken(source, exc)
                 manager.unregister(plugin)
         manager.check_pending()  # never fails: a plugin with a hook lacking its spec was set aside
+
+    def _check_observer_names(self, observers: list[ObserverInfo], source: _Source) -> None:
+        names: set[str] = set()
+        for info in observers:
+            if info.name in self._observers or info.name in names:
+                owner = self._observers[info.name].distribution if info.name in self._observers else "itself"
+                raise source.error(
+                    f"registers an observer named {info.name!r}, which {owner} already registered",
+                    "give the observer another name in its register(name, factory) call",
+                )
+            names.add(info.name)
 
     def _claim(self, declared: list[_Declared], source: _Source, schemes: dict[str, str]) -> None:
         """Add one plugin's backends, all or none, refusing a name or scheme already taken."""
@@ -428,6 +470,51 @@ def _call_backend_hook(manager: pluggy.PluginManager, source: _Source, plugin: o
             "fix the hook (the traceback is on this error's __cause__)",
         ) from exc
     return collector.backends
+
+
+def _implements(manager: pluggy.PluginManager, plugin: object, hook: str) -> bool:
+    return any(caller.name == hook for caller in manager.get_hookcallers(plugin) or [])
+
+
+def _call_observer_hook(manager: pluggy.PluginManager, source: _Source, plugin: object) -> list[ObserverInfo]:
+    """Call one plugin's observer hook on its own and check each ``register(name, factory)``."""
+    if not _implements(manager, plugin, _OBSERVER_HOOK):
+        return []
+    found: list[tuple[object, object]] = []
+
+    def register(name: object, factory: object) -> None:
+        found.append((name, factory))
+
+    others = [p for p in manager.get_plugins() if p is not plugin]
+    try:
+        manager.subset_hook_caller(_OBSERVER_HOOK, remove_plugins=others)(register=register)
+    except Exception as exc:
+        raise source.error(
+            f"failed in its {_OBSERVER_HOOK} hook ({type(exc).__name__}: {exc})",
+            "fix the hook (the traceback is on this error's __cause__)",
+        ) from exc
+    observers = []
+    for name, factory in found:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise source.error(
+                f"registered an observer named {name!r}", "an observer's name is a Python identifier such as 'log'"
+            )
+        if not callable(factory):
+            raise source.error(
+                f"registered the observer {name!r} with {_short(factory)}, which is not callable",
+                "register(name, factory) takes a factory(options) that returns the observer",
+            )
+        observers.append(ObserverInfo(name, factory, source.plugin, source.distribution, source.version))
+    return observers
+
+
+def _why_nothing_provided(manager: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
+    if _implements(manager, plugin, _OBSERVER_HOOK) and not _implements(manager, plugin, _BACKEND_HOOK):
+        return (
+            f"registered no backend and no observer: its {_OBSERVER_HOOK} hook ran but never called register()",
+            "call register(name, factory) in it",
+        )
+    return _why_nothing_registered(manager, plugin)
 
 
 def _why_nothing_registered(manager: pluggy.PluginManager, plugin: object) -> tuple[str, str]:

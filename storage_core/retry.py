@@ -3,6 +3,11 @@
 Backends switch their client library's own retries off and wrap each operation in
 :meth:`RetryPolicy.call`, so there is exactly one place that decides how often and how
 long to wait. Clock and randomness are injected so tests never really sleep.
+
+Observers learn of retries through :data:`retry_listener`, a context variable the
+instrumented store sets around each operation: the policy reports to whoever is
+listening in the calling context, so backends need no wiring, and a store nobody
+observes pays one variable lookup per retry, nothing on success.
 """
 
 from __future__ import annotations
@@ -10,14 +15,29 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from storage_core.errors import InvalidArgument
 
-__all__ = ["ExponentialBackoff", "RetryPolicy"]
+__all__ = ["ExponentialBackoff", "RetryListener", "RetryPolicy", "retry_listener"]
 
 T = TypeVar("T")
+
+
+class RetryListener(Protocol):
+    """Told of each retry of the operation under way in its context, and of giving up."""
+
+    def retrying(self, error: BaseException, failures: int, delay: float) -> None:
+        """*error* was the *failures*-th retryable failure; the policy waits *delay* s, then retries."""
+
+    def gave_up(self, error: BaseException, failures: int) -> None:
+        """*error* is retryable but the retries are spent (*failures* of them); it propagates."""
+
+
+retry_listener: ContextVar[RetryListener | None] = ContextVar("storage_core_retry_listener", default=None)
+"""The listener for retries in this context; None (the default) when nobody listens."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +91,15 @@ class RetryPolicy:
                 return operation(failures)
             except Exception as exc:
                 if failures >= self.retries or not self.retryable(exc):
+                    listener = retry_listener.get()
+                    if listener is not None and failures >= self.retries and self.retryable(exc):
+                        listener.gave_up(exc, failures)
                     raise
                 failures += 1
                 delay = self.backoff.compute(failures)
                 if self.on_retry is not None:
                     self.on_retry(exc, failures, delay)
+                listener = retry_listener.get()
+                if listener is not None:
+                    listener.retrying(exc, failures, delay)
                 self.sleep(delay)

@@ -58,7 +58,7 @@ def test_every_error_is_exported_and_documented() -> None:
 
 def test_every_hook_is_documented() -> None:
     hooks = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("storage_")]
-    assert hooks == ["storage_register_backends"]
+    assert hooks == ["storage_register_backends", "storage_register_observers"]
     for hook in hooks:
         assert hook in README
 

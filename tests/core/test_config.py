@@ -159,7 +159,8 @@ def test_each_mistake_names_file_field_and_expectation(tmp_path: Path, text: str
 def test_the_unknown_field_message_lists_what_is_expected(tmp_path: Path) -> None:
     path = write(tmp_path / "agent.yaml", "storage:\n  backnd: local\n")
     with pytest.raises(
-        ConfigError, match="expected one of: backend, consistency, namespace, change_feed, change_retention, local"
+        ConfigError,
+        match="expected one of: backend, consistency, namespace, change_feed, change_retention, observers, local",
     ):
         load_config(path)
 

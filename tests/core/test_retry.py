@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypedDict
 
 import pytest
 
 from storage_core.backend import ExponentialBackoff, InvalidArgument, RetryPolicy
+from storage_core.retry import retry_listener
 
 
 class Flaky:
@@ -125,3 +127,54 @@ def test_nonsense_backoffs_are_refused(kwargs: BackoffArgs, message: str) -> Non
 def test_negative_retries_are_refused() -> None:
     with pytest.raises(InvalidArgument, match="0 or more"):
         RetryPolicy(retries=-1, backoff=ExponentialBackoff(), retryable=lambda exc: True)
+
+
+class Listener:
+    """Records what the policy reports to the context's retry listener."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, int]] = []
+
+    def retrying(self, error: BaseException, failures: int, delay: float) -> None:
+        self.seen.append(("retrying", str(error), failures))
+
+    def gave_up(self, error: BaseException, failures: int) -> None:
+        self.seen.append(("gave_up", str(error), failures))
+
+
+def listened(listener: Listener, run: Callable[[], object]) -> None:
+    token = retry_listener.set(listener)
+    try:
+        run()
+    finally:
+        retry_listener.reset(token)
+
+
+def test_the_context_listener_hears_each_retry_and_the_giving_up() -> None:
+    listener = Listener()
+    op = Flaky(*(OSError(f"down {i}") for i in range(5)))
+    with pytest.raises(OSError, match="down 2"):
+        listened(listener, lambda: policy(2, []).call(op))
+    assert listener.seen == [("retrying", "down 0", 1), ("retrying", "down 1", 2), ("gave_up", "down 2", 2)]
+
+
+def test_the_listener_hears_no_giving_up_for_an_error_a_retry_cannot_cure() -> None:
+    listener = Listener()
+    with pytest.raises(ValueError, match="bad"):
+        listened(listener, lambda: policy(3, []).call(Flaky(OSError("reset"), ValueError("bad"))))
+    assert listener.seen == [("retrying", "reset", 1)]
+
+
+def test_with_zero_retries_a_retryable_error_is_given_up_at_once() -> None:
+    listener = Listener()
+    with pytest.raises(OSError, match="x"):
+        listened(listener, lambda: policy(0, []).call(Flaky(OSError("x"))))
+    assert listener.seen == [("gave_up", "x", 0)]
+
+
+def test_nobody_listens_outside_the_context() -> None:
+    listener = Listener()
+    listened(listener, lambda: None)
+    assert retry_listener.get() is None
+    policy(1, []).call(Flaky(OSError("a")))
+    assert listener.seen == []
