@@ -256,3 +256,14 @@ def test_redis_py_retries_nothing_anywhere_in_the_cluster(
         pool = cluster.get_redis_connection(node).connection_pool
         assert isinstance(pool, redis.BlockingConnectionPool)
         assert pool.connection_kwargs["retry"].get_retries() == 0
+
+
+def test_a_batch_is_atomic_only_within_a_hash_tagged_namespace(
+    cluster_topology: ClusterTopology, open_redis: OpenRedis
+) -> None:
+    from storage_core.backend import Capability
+
+    spread = _store(open_redis, cluster_topology, namespace="spread")
+    tagged = _store(open_redis, cluster_topology, namespace="tagged", namespace_hash_tag=True)
+    assert not spread.supports(Capability.ATOMIC_WRITE_MANY)
+    assert tagged.supports(Capability.ATOMIC_WRITE_MANY)

@@ -11,6 +11,7 @@ from topologies import ClusterTopology, SentinelTopology
 
 from storage_core.storage import Storage
 from storage_core.testing import StorageContract, StorageFactory, config_factory
+from storage_core.testing._base import MakeStore
 from storage_core.testing._bulk import BulkContract
 from storage_core.testing._keys import KeysContract
 from storage_core.testing._namespaces import NamespacesContract
@@ -70,3 +71,17 @@ class TestClusterHashTagContract(
     where every store costs a cluster discovery, so running it twice would double CI time."""
 
     options: ClassVar[dict[str, Any]] = {"wait_replicas": 1, "namespace_hash_tag": True}
+
+    # The two tests that pin the stored layout ``namespace:key``: with the tag it is
+    # ``{namespace}:key``, which a store without a namespace sees and writes as such.
+    def test_no_namespace_sees_prefixed_key(self, store: Storage, make_store: MakeStore, namespace: str) -> None:
+        bare = make_store("")
+        store.write("key", {"v": 1})
+        assert bare.read(f"{{{namespace}}}:key") == {"v": 1}
+        assert sorted(bare.keys(f"{{{namespace}}}:")) == [f"{{{namespace}}}:key"]
+
+    def test_no_namespace_writes_into_namespace(self, store: Storage, make_store: MakeStore, namespace: str) -> None:
+        bare = make_store("")
+        bare.write(f"{{{namespace}}}:from-bare", "hello")
+        assert store.read("from-bare") == "hello"
+        assert list(store.keys()) == ["from-bare"]

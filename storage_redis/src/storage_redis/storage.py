@@ -190,6 +190,10 @@ class RedisStorage(Storage):
         self._client = self._source.primary()
         eventual = self._config.read_from_replicas and self.default_consistency is Consistency.EVENTUAL
         self._reader = self._source.replica() if eventual else self._client
+        if self._cluster is not None and not (self._config.namespace_hash_tag and self.namespace):
+            # Keys spread over slots: a cluster's batch is all or none per slot only. Set on the
+            # instance, which is what supports() and the conformance kit read.
+            vars(self)["capabilities"] = type(self).capabilities - {Capability.ATOMIC_WRITE_MANY}
         self._checked = False
 
     def _close(self) -> None:
