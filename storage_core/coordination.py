@@ -40,6 +40,7 @@ from storage_core.errors import InvalidArgument, LeaseLost, StorageError, Versio
 __all__ = [
     "DEFAULT_CHANGE_RETENTION",
     "Change",
+    "ChangeKind",
     "Coordination",
     "Fence",
     "Lease",
