@@ -165,7 +165,7 @@ class RedisCoordination:
             names = list(expect)
             return Outcome(conflicts=tuple(names[int(i) - 1] for i in reply[1:]))
         if acks is not None:
-            confirmation.check(acks, first if len(keys) == 1 else None, self._messages)
+            confirmation.check(acks, first if len(writes) + len(deletes) == 1 else None, self._messages)
         return Outcome(deleted=int(reply[1]))
 
     # -- the change feed ----------------------------------------------------------------

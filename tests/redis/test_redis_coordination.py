@@ -1,0 +1,125 @@
+"""Coordination on a real Redis server: where its keys live, WAIT for fenced writes, scripts reloaded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import OpenRedis
+from redis_servers import RedisServer
+from storage_redis.coordination_scripts import RENEW, TRANSACT
+
+from storage_core import ConsistencyError, CursorExpired, InvalidArgument, LeaseLost
+
+STRONG = {"wait_replicas": 1, "wait_timeout_ms": 300}
+
+
+@pytest.fixture
+def primary(replicated: tuple[RedisServer, RedisServer]) -> Iterator[RedisServer]:
+    primary, _ = replicated
+    yield primary
+    with primary.client() as raw:
+        raw.flushall()
+
+
+def test_coordination_keys_cannot_collide_with_keys_and_are_not_listed(
+    server: RedisServer, open_redis: OpenRedis
+) -> None:
+    store = open_redis(server.url, namespace="fleet")
+    store.close()  # configure() the feed between close and initialize
+    store.configure(change_feed=True)
+    store.initialize()
+    lease = store.acquire_lease("job", ttl=30.0)
+    assert lease is not None
+    store.write("job", 1, fence=lease)
+    with server.client() as raw:
+        found = {key for key in raw.keys("*") if isinstance(key, bytes)}
+    assert found == {b"fleet:job", b"\xffL:fleet:job", b"\xffF:fleet:", b"\xffstore-id"}
+    for key in found - {b"fleet:job"}:
+        with pytest.raises(UnicodeDecodeError):
+            key.decode()
+    assert list(store.keys()) == ["job"]
+    assert list(open_redis(server.url).keys()) == ["fleet:job"], "keys() of the whole server skips them too"
+
+
+def test_a_lease_survives_a_client_restart_and_the_token_keeps_growing(
+    server: RedisServer, open_redis: OpenRedis
+) -> None:
+    first = open_redis(server.url).acquire_lease("job", ttl=0.2)
+    assert first is not None
+    time.sleep(0.3)
+    second = open_redis(server.url).acquire_lease("job", ttl=30.0)
+    assert second is not None
+    assert second.token == first.token + 1
+    assert abs(second.expires_at - (time.time() + 30.0)) < 5.0, "expires_at is the server's Unix time"
+
+
+def test_fenced_and_transactional_writes_at_strong_wait_for_replicas(
+    replicated: tuple[RedisServer, RedisServer], primary: RedisServer, open_redis: OpenRedis
+) -> None:
+    _, replica = replicated
+    store = open_redis(primary.url, **STRONG)
+    lease = store.acquire_lease("job", ttl=30.0)
+    assert lease is not None
+    store.write("a", 0, fence=lease, consistency="eventual")
+    primary.reset_stats()
+    with replica.frozen():
+        for write in (
+            lambda: store.write("a", 1, fence=lease),
+            lambda: store.write_many({"a": 2, "b": 2}, fence=lease),
+            lambda: store.delete("b", fence=lease),
+            lambda: store.transaction(write={"a": 3}),
+        ):
+            with pytest.raises(ConsistencyError, match=r"applied on the primary .* only 0 of 1 replicas"):
+                write()
+        store.write("a", 4, fence=lease, consistency="eventual")
+    assert primary.commandstats()["wait"] == 4, "one WAIT per STRONG write, none at EVENTUAL"
+    assert store.read("a") == 4
+
+
+def test_a_stale_fenced_write_waits_for_nothing(
+    replicated: tuple[RedisServer, RedisServer], primary: RedisServer, open_redis: OpenRedis
+) -> None:
+    _, replica = replicated
+    store = open_redis(primary.url, **STRONG)
+    lease = store.acquire_lease("job", ttl=30.0)
+    assert lease is not None
+    store.release_lease(lease)
+    with replica.frozen(), pytest.raises(LeaseLost):
+        store.write("a", 1, fence=lease)
+    assert not store.exists("a")
+
+
+def test_flushed_scripts_are_loaded_again(server: RedisServer, open_redis: OpenRedis) -> None:
+    store = open_redis(server.url)
+    lease = store.acquire_lease("job", ttl=30.0)
+    assert lease is not None
+    with server.client() as raw:
+        raw.script_flush()
+    store.write("a", 1, fence=lease)
+    store.transaction(expect={"a": store.read_entry("a").version}, write={"b": 2})
+    assert store.renew_lease(lease, ttl=30.0).token == lease.token
+    with server.client() as raw:
+        assert raw.script_exists(RENEW.sha, TRANSACT.sha) == [True, True]
+
+
+def test_the_feed_is_a_trimmed_stream(server: RedisServer, open_redis: OpenRedis) -> None:
+    store = open_redis(server.url)
+    store.close()
+    store.configure(change_feed=True, change_retention=100)
+    store.initialize()
+    watcher = store.watch(timeout=0.2)
+    store.write("first", 0)
+    cursor = next(watcher).cursor
+    for i in range(10):
+        store.write_many({f"k{j}": i for j in range(100)})
+    with server.client() as raw:
+        length = raw.xlen(b"\xffF:")
+    assert 100 <= length < 400, "MAXLEN ~ keeps about the retention"
+    with pytest.raises(CursorExpired, match="about the last 100"):
+        store.watch(since=cursor)
+    with pytest.raises(InvalidArgument, match="ahead of the change feed"):
+        store.watch(since="99999999999999-0")
+    with pytest.raises(InvalidArgument, match="not a change-feed cursor of the redis backend"):
+        store.watch(since="12")
