@@ -134,3 +134,9 @@ def test_a_cursor_of_another_shape_or_from_the_future_is_refused(make_store: Mak
         store.watch(since="1700000000000-0")
     with pytest.raises(InvalidArgument, match="ahead of the change feed"):
         store.watch(since="12345")
+
+
+def test_the_clock_falls_back_to_the_boot_time_without_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clock, "_BOOT_ID_FILE", "/nonexistent/boot_id")
+    assert clock._boot_id() == clock._boot_id()
+    assert clock._boot_id() != clock.BOOT_ID

@@ -6,9 +6,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import OpenRedis
-from redis_servers import RedisServer
+from conftest import OpenRedis, Sleeps
+from redis_servers import Proxy, RedisServer
 from storage_redis.coordination_scripts import RENEW, TRANSACT
+from storage_redis.errors import OutcomeUnknown
 
 from storage_core import ConsistencyError, CursorExpired, InvalidArgument, LeaseLost
 
@@ -123,3 +124,30 @@ def test_the_feed_is_a_trimmed_stream(server: RedisServer, open_redis: OpenRedis
         store.watch(since="99999999999999-0")
     with pytest.raises(InvalidArgument, match="not a change-feed cursor of the redis backend"):
         store.watch(since="12")
+
+
+def test_a_transaction_whose_reply_was_lost_is_found_applied(server: RedisServer, open_redis: OpenRedis) -> None:
+    with Proxy(server.port) as proxy:
+        store = open_redis(proxy.url, sleep=Sleeps())
+        lease = store.acquire_lease("job", ttl=30.0)
+        assert lease is not None
+        store.write_many({"a": 0, "gone": 0})
+        version = store.read_entry("a").version
+        proxy.lose_reply_to(b"EVALSHA")
+        # Applied, its reply lost: the retry finds "a" no longer at `version`, but holding
+        # our bytes and "gone" gone, so it is done, not a conflict (nor a lost lease).
+        store.transaction(expect={"a": version}, write={"a": 1}, delete=["gone"], fence=lease)
+        assert proxy.lost_replies == 1
+        assert store.read_many(["a", "gone"]) == {"a": 1}
+
+
+def test_a_lost_reply_then_a_changed_key_is_outcome_unknown(server: RedisServer, open_redis: OpenRedis) -> None:
+    with Proxy(server.port) as proxy:
+        other = open_redis(server.url)
+        store = open_redis(proxy.url, sleep=Sleeps(before=lambda _: other.write("a", "theirs")))
+        store.write("a", 0)
+        version = store.read_entry("a").version
+        proxy.lose_reply_to(b"EVALSHA")
+        with pytest.raises(OutcomeUnknown, match="may or may not have been applied"):
+            store.transaction(expect={"a": version}, write={"a": 1})
+        assert store.read("a") == "theirs"
