@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import OpenRedis, Sleeps
@@ -11,7 +11,7 @@ from redis_servers import Proxy, RedisServer
 from storage_redis.coordination_scripts import RENEW, TRANSACT
 from storage_redis.errors import OutcomeUnknown
 
-from storage_core import ConsistencyError, CursorExpired, InvalidArgument, LeaseLost
+from storage_core import ConsistencyError, CursorExpired, InvalidArgument, LeaseLost, VersionConflict
 
 STRONG = {"wait_replicas": 1, "wait_timeout_ms": 300}
 
@@ -151,3 +151,29 @@ def test_a_lost_reply_then_a_changed_key_is_outcome_unknown(server: RedisServer,
         with pytest.raises(OutcomeUnknown, match="may or may not have been applied"):
             store.transaction(expect={"a": version}, write={"a": 1})
         assert store.read("a") == "theirs"
+
+
+def test_a_refused_fenced_write_or_transaction_waits_for_nothing(
+    replicated: tuple[RedisServer, RedisServer], primary: RedisServer, open_redis: OpenRedis
+) -> None:
+    _, replica = replicated
+    store = open_redis(primary.url, wait_replicas=1, wait_timeout_ms=2000)
+    lease = store.acquire_lease("job", ttl=30.0)
+    assert lease is not None
+    store.write("a", 1, consistency="eventual")
+    store.release_lease(lease)
+    primary.reset_stats()
+    with replica.frozen():
+        started = time.monotonic()
+        refusals: list[Callable[[], object]] = [
+            lambda: store.write("a", 2, fence=lease),
+            lambda: store.write_many({"a": 2, "b": 2}, fence=lease),
+            lambda: store.transaction(expect={"a": None}, write={"a": 2}),
+        ]
+        for refused in refusals:
+            with pytest.raises((LeaseLost, VersionConflict)):
+                refused()
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.0, "a WAIT for a write that changed nothing would take 2 s here"
+    assert "wait" not in primary.commandstats()
+    assert store.read("a") == 1

@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from redis import exceptions as rx
+
 from storage_core.backend import (
     ChangeKind,
     Consistency,
@@ -36,7 +38,7 @@ from storage_core.backend import (
     RawChange,
 )
 from storage_redis.confirm import Confirmation, LostReply, execute_loading
-from storage_redis.coordination_scripts import ACQUIRE, CHANGES, RELEASE, RENEW, TRANSACT
+from storage_redis.coordination_scripts import ACQUIRE, CHANGES, FENCED_SET, RELEASE, RENEW, TRANSACT
 from storage_redis.scripts import Script
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ _LEASE = b"\xffL:"
 _FEED = b"\xffF:"
 _CHANGES_PAGE = 1000
 _BLOCK_SLICE = 1.0
+# How the transaction script's error replies begin: it changed nothing, so no WAIT follows.
+_REFUSED = "STORAGE-CORE "
 _CURSOR = re.compile(r"\d{1,20}-\d{1,20}")
 
 
@@ -125,6 +129,8 @@ class RedisCoordination:
         fence: Fence | None,
         consistency: Consistency,
     ) -> Outcome:
+        if fence is not None and len(writes) == 1 and not (expect or deletes or self._change_feed):
+            return self._fenced_set(writes[0], ttl, fence, consistency)
         keys: list[Any] = [] if fence is None else [_LEASE + fence.name.encode()]
         keys.extend(expect)
         keys.extend(key for key, _ in writes)
@@ -151,22 +157,53 @@ class RedisCoordination:
             command = ("EVALSHA", TRANSACT.sha, len(keys), *keys, *head, lost.flag, *tail)
             try:
                 return confirmation.send(client, command, wait=wait, script=TRANSACT, conditional=True)
+            except rx.ResponseError as exc:
+                if str(exc).startswith(_REFUSED):
+                    return str(exc).split()[1:], None
+                raise
             except Exception as exc:
                 lost.note(exc)
                 raise
 
         reply, acks = self._call(attempt, first)
-        code = int(reply[0])
-        if code <= 0 and lost.possible:
-            raise lost.unknown(first or "", self._messages)
-        if code == -1:
-            return Outcome(lease_lost=True)
-        if code == 0:
+        if isinstance(reply[0], str):  # refused: nothing was changed
+            if lost.possible:
+                raise lost.unknown(first or "", self._messages)
+            if reply[0] == "LEASE":
+                return Outcome(lease_lost=True)
             names = list(expect)
             return Outcome(conflicts=tuple(names[int(i) - 1] for i in reply[1:]))
         if acks is not None:
             confirmation.check(acks, first if len(writes) + len(deletes) == 1 else None, self._messages)
         return Outcome(deleted=int(reply[1]))
+
+    def _fenced_set(
+        self, item: tuple[str, bytes], ttl: float | None, fence: Fence, consistency: Consistency
+    ) -> Outcome:
+        """The common fenced write, one key and nothing else, through the short script."""
+        key, data = item
+        lease_key = _LEASE + fence.name.encode()
+        px = "" if ttl is None else _ms(ttl)
+        confirmation = self._confirmation
+        wait = confirmation.needed(consistency)
+        lost = LostReply()
+
+        def attempt(client: Client) -> tuple[Any, Any]:
+            command = ("EVALSHA", FENCED_SET.sha, 2, lease_key, key, fence.token, data, px, lost.flag)
+            try:
+                return confirmation.send(client, command, wait=wait, script=FENCED_SET, conditional=True)
+            except Exception as exc:
+                lost.note(exc)
+                raise
+
+        reply, acks = self._call(attempt, key)
+        if not reply:
+            if lost.possible:
+                raise lost.unknown(key, self._messages)
+            return Outcome(lease_lost=True)
+        if acks is not None:
+            confirmation.check(acks, key, self._messages)
+        return Outcome()
 
     # -- the change feed ----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from storage_redis.scripts import Script
 
-__all__ = ["ACQUIRE", "CHANGES", "COORDINATION_SCRIPTS", "RELEASE", "RENEW", "TRANSACT"]
+__all__ = ["ACQUIRE", "CHANGES", "COORDINATION_SCRIPTS", "FENCED_SET", "RELEASE", "RENEW", "TRANSACT"]
 
 _NOW = """
 local clock = redis.call('TIME')
@@ -77,8 +77,10 @@ TRANSACT = Script.of(
 -- ARGV[5] TTL in ms or ''; ARGV[6] the feed's MAXLEN ('' no feed); ARGV[7] '1' when an
 -- earlier attempt's reply was lost; then one expected version per expected key ('' for
 -- absent), then the bytes of each written key.
--- Returns {1, deleted} when applied, {2, 0} when found applied by that earlier attempt,
--- {-1} when the lease is not current, {0, i, ...} naming the expected keys that differed.
+-- Returns {1, deleted} when applied, {2, 0} when found applied by that earlier attempt.
+-- Changing nothing, it answers with an error reply (so no WAIT follows it): "STORAGE-CORE
+-- LEASE" when the lease is not current, "STORAGE-CORE CONFLICT i ..." naming the positions
+-- of the expected keys that differed.
 local ne, nw, nd = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local token, px, maxlen = ARGV[4], ARGV[5], ARGV[6]
 local base = 0
@@ -104,9 +106,9 @@ if ARGV[7] == '1' then
   end
 end
 if token ~= '' and not current(KEYS[1], token) then
-  return {-1}
+  return redis.error_reply('STORAGE-CORE LEASE')
 end
-local conflicts = {0}
+local conflicts = {}
 for i = 1, ne do
   local found = redis.call('GET', KEYS[base + i])
   local want = ARGV[7 + i]
@@ -120,8 +122,8 @@ for i = 1, ne do
     conflicts[#conflicts + 1] = i
   end
 end
-if #conflicts > 1 then
-  return conflicts
+if #conflicts > 0 then
+  return redis.error_reply('STORAGE-CORE CONFLICT ' .. table.concat(conflicts, ' '))
 end
 local stream = KEYS[#KEYS]
 for i = 1, nw do
@@ -146,6 +148,29 @@ for i = 1, nd do
   end
 end
 return {1, deleted}
+"""
+)
+
+FENCED_SET = Script.of(
+    _NOW
+    + """
+-- The common fenced write, one key and nothing else, kept short: the server runs it per write.
+-- KEYS[1] the lease, KEYS[2] the key; ARGV[1] token, ARGV[2] bytes, ARGV[3] TTL in ms or '',
+-- ARGV[4] '1' when an earlier attempt's reply was lost. Returns 1 written, 2 found written
+-- by that attempt, 0 (so no WAIT follows) when the lease is not current.
+if ARGV[4] == '1' and redis.call('GET', KEYS[2]) == ARGV[2] then
+  return 2
+end
+local lease = redis.call('HMGET', KEYS[1], 'token', 'expires')
+if lease[1] ~= ARGV[1] or tonumber(lease[2] or '0') <= now then
+  return 0
+end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[2], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+return 1
 """
 )
 
@@ -191,4 +216,4 @@ return {0, last, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARG
 """
 )
 
-COORDINATION_SCRIPTS = (ACQUIRE, RENEW, RELEASE, TRANSACT, CHANGES)
+COORDINATION_SCRIPTS = (ACQUIRE, RENEW, RELEASE, TRANSACT, FENCED_SET, CHANGES)
