@@ -11,7 +11,7 @@ from redis_servers import Proxy, RedisServer
 from storage_redis.coordination_scripts import RENEW, TRANSACT
 from storage_redis.errors import OutcomeUnknown
 
-from storage_core import ConsistencyError, CursorExpired, InvalidArgument, LeaseLost, VersionConflict
+from storage_core import ConsistencyError, CursorExpired, InvalidArgument, LeaseLost, StorageError, VersionConflict
 
 STRONG = {"wait_replicas": 1, "wait_timeout_ms": 300}
 
@@ -177,3 +177,12 @@ def test_a_refused_fenced_write_or_transaction_waits_for_nothing(
     assert elapsed < 1.0, "a WAIT for a write that changed nothing would take 2 s here"
     assert "wait" not in primary.commandstats()
     assert store.read("a") == 1
+
+
+def test_keys_over_several_cluster_slots_get_the_hash_tag_advice() -> None:
+    from redis import exceptions as rx
+    from storage_redis.coordination import _check_slots
+
+    with pytest.raises(StorageError, match=r"namespace: '\{fleet-a\}'"):
+        _check_slots(rx.ResponseError("CROSSSLOT Keys in request don't hash to the same slot"))
+    _check_slots(rx.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"))

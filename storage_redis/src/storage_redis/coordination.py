@@ -36,6 +36,7 @@ from storage_core.backend import (
     InvalidArgument,
     Outcome,
     RawChange,
+    StorageError,
 )
 from storage_redis.confirm import Confirmation, LostReply, execute_loading
 from storage_redis.coordination_scripts import ACQUIRE, CHANGES, FENCED_SET, RELEASE, RENEW, TRANSACT
@@ -83,7 +84,15 @@ class RedisCoordination:
 
     def _script(self, script: Script, keys: Sequence[Any], args: Sequence[Any], key: str | None = None) -> Any:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        return self._call(lambda client: execute_loading(client.execute_command, command, script), key)
+
+        def attempt(client: Client) -> Any:
+            try:
+                return execute_loading(client.execute_command, command, script)
+            except Exception as exc:
+                _check_slots(exc)
+                raise
+
+        return self._call(attempt, key)
 
     # -- leases -------------------------------------------------------------------------
 
@@ -160,8 +169,10 @@ class RedisCoordination:
             except rx.ResponseError as exc:
                 if str(exc).startswith(_REFUSED):
                     return str(exc).split()[1:], None
+                _check_slots(exc)
                 raise
             except Exception as exc:
+                _check_slots(exc)
                 lost.note(exc)
                 raise
 
@@ -193,6 +204,7 @@ class RedisCoordination:
             try:
                 return confirmation.send(client, command, wait=wait, script=FENCED_SET, conditional=True)
             except Exception as exc:
+                _check_slots(exc)
                 lost.note(exc)
                 raise
 
@@ -248,6 +260,17 @@ class RedisCoordination:
         seconds = min(wait, _BLOCK_SLICE) if limit is None else min(wait, _BLOCK_SLICE, limit / 2)
         block = ("XREAD", "COUNT", 1, "BLOCK", _ms(seconds), "STREAMS", stream, after)
         return bool(self._call(lambda client: client.execute_command(*block)))
+
+
+def _check_slots(exc: BaseException) -> None:
+    """Say how to fix a script whose keys span hash slots (Redis Cluster), instead of Redis's words."""
+    text = str(exc)
+    if "CROSSSLOT" in text or "same slot" in text or "same key slot" in text:
+        raise StorageError(
+            "on Redis Cluster, a transaction or a fenced write must keep every key it touches (and its "
+            "lease and change feed) in one hash slot, and these keys are spread over several: give the store a "
+            "namespace written as a hash tag, such as namespace: '{fleet-a}', so all its keys share a slot"
+        ) from exc
 
 
 def _decoded(entries: Sequence[Any], prefix: str) -> list[RawChange]:
