@@ -103,9 +103,8 @@ class RawChange(NamedTuple):
     cursor: str
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What ``_transact`` did: applied everything, or nothing and why."""
+class Outcome(NamedTuple):
+    """What ``_transact`` did: applied everything, or nothing and why (a tuple: cheap to make per write)."""
 
     lease_lost: bool = False
     conflicts: tuple[str, ...] = ()  # namespaced keys whose version differed from the expected one
