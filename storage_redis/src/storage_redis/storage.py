@@ -81,8 +81,9 @@ class RedisStorage(RedisCoordination, Storage):
 
     name: ClassVar[str] = "redis"
     url_schemes: ClassVar[tuple[str, ...]] = SCHEMES
+    # write_many is one command (MSET or a script): all items or none.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.LEASES, Capability.TRANSACTIONS, Capability.CHANGE_FEED}
+        {Capability.ATOMIC_WRITE_MANY, Capability.LEASES, Capability.TRANSACTIONS, Capability.CHANGE_FEED}
     )
 
     def __init__(self, config: RedisConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
