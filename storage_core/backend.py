@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from storage_core.capabilities import Capability
 from storage_core.consistency import Consistency
-from storage_core.coordination import Change, Fence, Lease, Outcome, RawChange
+from storage_core.coordination import Change, ChangeKind, Fence, Lease, Outcome, RawChange
 from storage_core.errors import (
     AuthenticationFailed,
     BackendNotFound,
@@ -40,6 +40,7 @@ __all__ = [
     "BackendNotFound",
     "Capability",
     "Change",
+    "ChangeKind",
     "ConfigError",
     "ConnectionFailed",
     "Consistency",

@@ -40,6 +40,7 @@ from storage_core.errors import InvalidArgument, LeaseLost, StorageError, Versio
 __all__ = [
     "DEFAULT_CHANGE_RETENTION",
     "Change",
+    "ChangeKind",
     "Coordination",
     "Fence",
     "Lease",
@@ -102,9 +103,8 @@ class RawChange(NamedTuple):
     cursor: str
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What ``_transact`` did: applied everything, or nothing and why."""
+class Outcome(NamedTuple):
+    """What ``_transact`` did: applied everything, or nothing and why (a tuple: cheap to make per write)."""
 
     lease_lost: bool = False
     conflicts: tuple[str, ...] = ()  # namespaced keys whose version differed from the expected one

@@ -15,6 +15,9 @@ Required primitives::
 Optional: ``_connect``/``_close``/``_ping`` for backends with a connection, and the bulk
 primitives ``_exists``, ``_read_many``, ``_write_many`` to save round trips.
 With ``Capability.READ_TTL``: ``_read_with_ttl`` (and the bulk ``_read_many_with_ttl``).
+
+Leases, transactions and the change feed have primitives of their own, listed in
+:mod:`storage_core.coordination`, each behind a ``Capability`` a backend may lack.
 """
 
 from __future__ import annotations

@@ -48,6 +48,9 @@ _CROSS_PROCESS_POLL = 0.025  # seconds between two looks at data_version while a
 _CHANGES_PAGE = 1000
 _PRUNE_EVERY = 1024  # logged changes between two prunes of the feed
 
+_APPLIED = Outcome()
+_LEASE_LOST = Outcome(lease_lost=True)
+
 _SIGNALS: dict[str, _FeedSignal] = {}
 _SIGNALS_LOCK = threading.Lock()
 
@@ -157,7 +160,7 @@ class LocalCoordination:
         self._create_coordination_tables()
         if fence is not None and len(writes) == 1 and not (expect or deletes or self._change_feed):
             return self._fenced_write(writes[0], ttl, fence, consistency)
-        outcome = Outcome()
+        outcome = _APPLIED
 
         def body(conn: sqlite3.Connection) -> bool:
             nonlocal outcome
@@ -176,7 +179,8 @@ class LocalCoordination:
             deleted = [key for key in deletes if _deleted_live(conn, key, now)]
             if self._change_feed:
                 self._log_changes(conn, writes, deleted)
-            outcome = Outcome(deleted=len(deleted))
+            if deleted:
+                outcome = Outcome(deleted=len(deleted))
             return True
 
         if self._in_transaction(consistency, body):
@@ -196,9 +200,9 @@ class LocalCoordination:
         except sqlite3.Error as exc:
             raise self._failure(exc) from exc
         if not written:
-            return Outcome(lease_lost=True)
+            return _LEASE_LOST
         self._count_writes(1)
-        return Outcome()
+        return _APPLIED
 
     # -- the change feed: writing --------------------------------------------------------
 

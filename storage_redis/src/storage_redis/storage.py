@@ -52,6 +52,7 @@ from storage_core.backend import (
 from storage_redis.cluster import ClusterSource, slots_of
 from storage_redis.config import SCHEMES, SECTION, RedisConfig, section_options
 from storage_redis.confirm import Confirmation, LostReply
+from storage_redis.coordination import RedisCoordination
 from storage_redis.errors import MessageContext, is_retryable, translate
 from storage_redis.scripts import CAS, SCRIPTS, SET_MANY_PX, Script
 from storage_redis.topology import Client, ConnectionSource, connection_source
@@ -72,7 +73,7 @@ def _ttl_ms(ttl: float) -> int:
     return max(1, math.ceil(round(ttl * 1000, 6)))
 
 
-class RedisStorage(Storage):
+class RedisStorage(RedisCoordination, Storage):
     """Storage on a Redis server, shared by every agent that points at it.
 
     Constructing does no I/O; ``initialize()`` builds the blocking connection pool,
@@ -82,8 +83,10 @@ class RedisStorage(Storage):
 
     name: ClassVar[str] = "redis"
     url_schemes: ClassVar[tuple[str, ...]] = SCHEMES
-    # write_many is one transaction (local) or one command (redis): all items or none.
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ATOMIC_WRITE_MANY})
+    # write_many is one command (MSET or a script): all items or none.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.ATOMIC_WRITE_MANY, Capability.LEASES, Capability.TRANSACTIONS, Capability.CHANGE_FEED}
+    )
 
     def __init__(self, config: RedisConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__()
@@ -287,13 +290,21 @@ class RedisStorage(Storage):
             return send(client)
         return self._source.route(client, key, send)
 
+    # With the change feed on, every write goes through the transaction script, which
+    # appends to the feed in the same atomic step (see storage_redis.coordination).
+
     def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
+        if self._change_feed:
+            self._transact({}, [(key, data)], (), ttl, None, consistency)
+            return
         args: tuple[Any, ...] = ("SET", key, data) if ttl is None else ("SET", key, data, "PX", _ttl_ms(ttl))
         self._send_write(args, key, consistency)
 
     def _write_if(
         self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
     ) -> bool:
+        if self._change_feed:
+            return self._transact({key: expected}, [(key, data)], (), ttl, None, consistency).applied
         confirmation = self._confirmation
         wait = confirmation.needed(consistency)
         mode, version = ("absent", "") if expected is None else ("version", expected)
@@ -318,9 +329,14 @@ class RedisStorage(Storage):
         return True
 
     def _delete(self, key: str, consistency: Consistency) -> bool:
+        if self._change_feed:
+            return self._transact({}, (), [key], None, None, consistency).deleted > 0
         return bool(self._send_write(("DEL", key), key, consistency, conditional=True))
 
     def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
+        if self._change_feed:
+            self._transact({}, items, (), ttl, None, consistency)
+            return
         if self._cluster is not None:
             self._write_many_per_node(self._cluster, items, ttl, consistency)
             return
