@@ -21,3 +21,6 @@ class Capability(StrEnum):
 
     READ_TTL = "read_ttl"
     """``ttl`` and ``read_many_with_ttl`` report a key's remaining expiry (export and migrate need it)."""
+
+    ORDERED_KEYS = "ordered_keys"
+    """``keys`` yields in code-point order, so a copy can resume after the last key it copied."""

@@ -58,7 +58,7 @@ class LocalStorage(Storage):
 
     name: ClassVar[str] = "local"
     url_schemes: ClassVar[tuple[str, ...]] = ("local",)
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_TTL})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_TTL, Capability.ORDERED_KEYS})
 
     def __init__(self, config: LocalConfig | None = None) -> None:
         super().__init__()

@@ -40,7 +40,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, top_level: bool) -> N
         "-c",
         "--config",
         metavar="FILE|URL",
-        type=_nonempty,
+        type=nonempty,
         default=None if top_level else argparse.SUPPRESS,
         help=f"agent.yaml or a store URL (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG_FILE}, "
         "else the embedded default)",
@@ -59,7 +59,7 @@ def add_consistency_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _nonempty(text: str) -> str:
+def nonempty(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("expected a config file path or a URL, got an empty string")
     return text

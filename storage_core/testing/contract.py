@@ -9,7 +9,7 @@ from storage_core.testing._expiry import ExpiryContract
 from storage_core.testing._keys import KeysContract
 from storage_core.testing._lifecycle import LifecycleContract
 from storage_core.testing._namespaces import NamespacesContract
-from storage_core.testing._ttl_read import TtlReadContract
+from storage_core.testing._ttl_read import OrderedKeysContract, TtlReadContract
 from storage_core.testing._values import ValuesContract
 from storage_core.testing._versions import VersionsContract
 
@@ -23,6 +23,7 @@ class StorageContract(
     NamespacesContract,
     ExpiryContract,
     TtlReadContract,
+    OrderedKeysContract,
     VersionsContract,
     ConsistencyContract,
     ConcurrencyContract,
