@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Self, TypeVar
 from storage_core.capabilities import Capability
 from storage_core.codec import decode, decode_found, encode
 from storage_core.consistency import Consistency
-from storage_core.errors import InvalidKey, KeyNotFound, NotSupported, StorageError, VersionConflict
+from storage_core.errors import InvalidArgument, InvalidKey, KeyNotFound, NotSupported, StorageError, VersionConflict
 from storage_core.versions import content_version
 
 __all__ = ["MAX_KEY_BYTES", "MAX_NAMESPACE", "Entry", "Storage", "check_key", "check_namespace", "check_ttl"]
@@ -80,18 +80,20 @@ def check_key(key: object) -> str:
 
 
 def check_namespace(namespace: object) -> str:
-    """Return *namespace* if usable as a key prefix, else raise ``ValueError`` saying why.
+    """Return *namespace* if usable as a key prefix, else raise ``InvalidArgument`` saying why.
 
     A ``:`` is refused because it ends the prefix: with it, namespace ``a`` and key
     ``b:k`` would be the same stored key as namespace ``a:b`` and key ``k``.
     """
     if type(namespace) is not str:
-        raise ValueError(f"namespace must be a str, got {type(namespace).__name__}")
+        raise InvalidArgument(f"namespace must be a str, got {type(namespace).__name__}")
     if ":" in namespace:
-        raise ValueError(f"namespace {namespace!r:.80} must not contain ':' (it separates the namespace from the key)")
+        raise InvalidArgument(
+            f"namespace {namespace!r:.80} must not contain ':' (it separates the namespace from the key)"
+        )
     if len(namespace) > MAX_NAMESPACE:
-        raise ValueError(f"namespace is {len(namespace)} characters; the limit is {MAX_NAMESPACE}")
-    _utf8_size(namespace, "namespace", ValueError)
+        raise InvalidArgument(f"namespace is {len(namespace)} characters; the limit is {MAX_NAMESPACE}")
+    _utf8_size(namespace, "namespace", InvalidArgument)
     return namespace
 
 
@@ -104,7 +106,7 @@ def check_ttl(ttl: object) -> float | None:
     if ttl is None:
         return None
     if type(ttl) not in (int, float) or not 0 < ttl <= MAX_TTL:  # type: ignore[operator]
-        raise ValueError(
+        raise InvalidArgument(
             f"ttl must be a number of seconds above 0 and at most {MAX_TTL:.0f} (a century), "
             f"or None for no expiry; got {ttl!r}"
         )
@@ -291,7 +293,7 @@ class Storage(ABC):
             self._write(full, data, ttl, level)
             return
         if type(if_version) is not str:
-            raise ValueError(f"if_version must be a version str from read_entry(), got {if_version!r:.80}")
+            raise InvalidArgument(f"if_version must be a version str from read_entry(), got {if_version!r:.80}")
         if not self._write_if(full, data, if_version, ttl, level):
             raise VersionConflict(
                 f"key {key!r} changed (or was deleted) since version {if_version[:12]}: "

@@ -26,11 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
-from storage_core.capabilities import Capability
-from storage_core.consistency import Consistency
-from storage_core.errors import ConnectionFailed, StorageError
-from storage_core.storage import Storage
-from storage_core.versions import content_version
+from storage_core.backend import Capability, ConnectionFailed, Consistency, Storage, StorageError, content_version
 from storage_local import sql
 from storage_local.config import LocalConfig, config_from_url
 from storage_local.connections import ConnectionPool

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from storage_core.errors import ConnectionFailed
+from storage_core.backend import ConnectionFailed
 
 __all__ = ["DIR_MODE", "FILE_MODE", "prepare_database_file"]
 
