@@ -15,7 +15,7 @@ from typing import Any
 
 from storage_core.consistency import Consistency
 from storage_core.errors import ConfigError
-from storage_core.registry import INSTALL_HINTS, get_registry
+from storage_core.registry import get_registry
 from storage_core.storage import check_namespace
 
 __all__ = ["DEFAULT_CONFIG_FILE", "StorageConfig", "expand_env", "load_config"]
@@ -118,7 +118,7 @@ def _validate(document: Any, origin: str) -> StorageConfig:
     except ValueError as exc:
         raise ConfigError(f"expected a short name such as 'fleet-a': {exc}", field="storage.namespace") from None
 
-    known = set(get_registry().backends) | set(INSTALL_HINTS) | {backend}
+    known = get_registry().known_names() | {backend}
     sections: dict[str, Mapping[str, Any]] = {}
     for name, options in section.items():
         if name in _CORE_FIELDS:
