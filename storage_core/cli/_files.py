@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -18,6 +17,8 @@ def complete_or_nothing(path: str) -> Iterator[BinaryIO]:
     Written beside *path* under a temporary name (owner-only, as ``mkstemp`` creates it:
     an export holds the store's data), synced, then renamed over *path* in one step.
     """
+    import tempfile  # noqa: PLC0415 - only export -o needs it; the CLI's start-up should not pay
+
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".partial")

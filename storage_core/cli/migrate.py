@@ -17,7 +17,6 @@ It is removed once the copy is verified, and expires after a week if abandoned.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,6 +75,8 @@ class _Plan:
 
     @property
     def checkpoint_key(self) -> str:
+        import hashlib  # noqa: PLC0415 - OpenSSL's loading is most of hashlib's import time
+
         identity = hashlib.sha256(f"{self.source!r}\0{self.prefix}".encode()).hexdigest()[:16]
         return f"{CHECKPOINTS}{identity}"
 
