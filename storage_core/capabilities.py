@@ -24,3 +24,12 @@ class Capability(StrEnum):
 
     ORDERED_KEYS = "ordered_keys"
     """``keys`` yields in code-point order, so a copy can resume after the last key it copied."""
+
+    LEASES = "leases"
+    """``acquire_lease``/``renew_lease``/``release_lease``, and ``fence=`` on writes."""
+
+    TRANSACTIONS = "transactions"
+    """``transaction()``: expected versions checked and writes applied in one atomic step."""
+
+    CHANGE_FEED = "change_feed"
+    """``watch()``: every put and delete in commit order, resumable from a cursor."""

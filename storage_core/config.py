@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from storage_core.consistency import Consistency
+from storage_core.coordination import DEFAULT_CHANGE_RETENTION
 from storage_core.errors import ConfigError
 from storage_core.registry import get_registry
 from storage_core.storage import check_namespace
@@ -21,7 +22,7 @@ from storage_core.storage import check_namespace
 __all__ = ["DEFAULT_CONFIG_FILE", "StorageConfig", "expand_env", "load_config"]
 
 DEFAULT_CONFIG_FILE = "agent.yaml"
-_CORE_FIELDS = ("backend", "consistency", "namespace")
+_CORE_FIELDS = ("backend", "consistency", "namespace", "change_feed", "change_retention")
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -32,6 +33,8 @@ class StorageConfig:
     backend: str = "local"
     consistency: Consistency = Consistency.STRONG
     namespace: str = ""
+    change_feed: bool = False  # record every write for watch() (coordination, issue 8)
+    change_retention: int = DEFAULT_CHANGE_RETENTION  # changes the feed keeps
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     source: str = "<defaults>"
 
@@ -118,6 +121,8 @@ def _validate(document: Any, origin: str) -> StorageConfig:
     except ValueError as exc:
         raise ConfigError(f"expected a short name such as 'fleet-a': {exc}", field="storage.namespace") from None
 
+    change_feed, change_retention = _change_feed_fields(core)
+
     known = get_registry().known_names() | {backend}
     sections: dict[str, Mapping[str, Any]] = {}
     for name, options in section.items():
@@ -134,7 +139,28 @@ def _validate(document: Any, origin: str) -> StorageConfig:
         # section whose ${REDIS_PASSWORD} is unset on hosts that run the local backend.
         selected = expand_env(options, f"storage.{name}") if name == backend else options
         sections[name] = MappingProxyType(dict(selected or {}))
-    return StorageConfig(backend, consistency, namespace, MappingProxyType(sections), origin)
+    return StorageConfig(
+        backend=backend,
+        consistency=consistency,
+        namespace=namespace,
+        change_feed=change_feed,
+        change_retention=change_retention,
+        sections=MappingProxyType(sections),
+        source=origin,
+    )
+
+
+def _change_feed_fields(core: Mapping[str, Any]) -> tuple[bool, int]:
+    """``change_feed`` (a bool) and ``change_retention`` (how many changes the feed keeps)."""
+    change_feed = core.get("change_feed", False)
+    if type(change_feed) is not bool:
+        raise ConfigError(f"expected true or false, got {change_feed!r}", field="storage.change_feed")
+    retention = core.get("change_retention", DEFAULT_CHANGE_RETENTION)
+    if type(retention) is not int or retention < 1:
+        raise ConfigError(
+            f"expected a whole number of changes to keep (>= 1), got {retention!r}", field="storage.change_retention"
+        )
+    return change_feed, retention
 
 
 def expand_env(value: Any, where: str) -> Any:
