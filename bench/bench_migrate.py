@@ -95,9 +95,9 @@ def run_child(argv: list[str]) -> tuple[float, int, str]:
 def one_round(db: Path, url: str, order: list[str]) -> dict[str, float]:
     storage = str(Path(sys.executable).parent / "storage")
     result: dict[str, float] = {}
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(url, socket_timeout=300)
     for name in order:
-        client.flushall()
+        client.flushall()  # a million keys take a while to free: hence the long timeout
         if name == "migrate":
             wall, rss, out = run_child([storage, "migrate", "--from", f"local://{db}", "--to", url, "--batch", "1000"])
             copy = re.search(r"^copied \d+ keys .* in ([\d.]+) s", out, re.MULTILINE)
@@ -107,6 +107,7 @@ def one_round(db: Path, url: str, order: list[str]) -> dict[str, float]:
         else:
             wall, rss, _ = run_child([sys.executable, "-c", BASELINE, str(db), url])
             result |= {"baseline": wall, "baseline rss": rss}
+        print(f"  {name}: {wall:.1f} s, peak {rss} MiB", flush=True)
     client.close()
     return result
 

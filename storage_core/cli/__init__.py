@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from storage_core.cli import backends, bench, delete, doctor, export, get, import_, keys, migrate, put
+from storage_core.cli import backends, bench, delete, demo, doctor, export, get, import_, keys, migrate, put
 from storage_core.cli._args import Handler, add_common_options
 from storage_core.cli._errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, report
 from storage_core.cli._output import PROG, discard_stdout, logging_to_stderr
@@ -27,7 +27,7 @@ from storage_core.config import DEFAULT_CONFIG_FILE
 __all__ = ["CONFIG_ENV", "main"]
 
 # In the order `storage --help` lists them.
-_COMMANDS = (backends, doctor, get, put, delete, keys, export, import_, migrate, bench)
+_COMMANDS = (demo, backends, doctor, get, put, delete, keys, export, import_, migrate, bench)
 
 _EPILOG = f"""\
 config:

@@ -86,6 +86,13 @@ class Progress:
             self._last_line = now
             note(self.line())
 
+    def log(self, message: str) -> None:
+        """An event worth a line of its own, above the live display or as a plain line."""
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False)
+        else:
+            note(message)
+
     @property
     def elapsed(self) -> float:
         return self._clock() - self._start
