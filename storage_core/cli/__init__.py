@@ -36,12 +36,14 @@ config:
   ./{DEFAULT_CONFIG_FILE} if present, else the embedded default (a local SQLite file).
 
 output:
-  stdout carries only data, so it can be piped; messages go to stderr.
+  stdout carries only data, so it can be piped; messages go to stderr. Colour and
+  live progress only when stderr is a terminal; NO_COLOR is honoured.
 
 exit status:
   0    success
-  1    failure: a config, connection or data error, or the key was not found
-       (get; delete without --missing-ok)
+  1    failure: a config, connection or data error, the key was not found
+       (get; delete without --missing-ok), a demo check failed, migrate's verify
+       found a difference, or import skipped a malformed line
   2    usage error: bad arguments
   130  interrupted (Ctrl-C)
   141  stdout was closed early, e.g. piped into head

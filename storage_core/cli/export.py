@@ -21,9 +21,9 @@ def register(commands: Commands) -> None:
         commands,
         "export",
         run,
-        'Write every key starting with PREFIX as JSON Lines, one {"key": ..., "value": ..., "ttl": ...} '
-        "per line (ttl: seconds left, or null), in batches, in constant memory. "
-        "A key that expires meanwhile is left out.",
+        "Write every key starting with PREFIX as JSON Lines. "
+        'One {"key": ..., "value": ..., "ttl": ...} per line (ttl is the seconds left, or null), '
+        "read in batches, in constant memory; a key that expires meanwhile is left out.",
         examples=["storage export -o backup.jsonl", "storage export agent: | gzip > agent.jsonl.gz"],
     )
     parser.add_argument("prefix", metavar="PREFIX", nargs="?", default="", help="only keys starting with it")
