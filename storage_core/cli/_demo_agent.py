@@ -60,6 +60,11 @@ def stats_key(run: str, name: str) -> str:
     return f"{run}agent:{name}"
 
 
+def start_key(run: str) -> str:
+    """Written by the demo once every agent is ready, so they all start together."""
+    return f"{run}start"
+
+
 def run_agent(plan: AgentPlan) -> None:
     """The agent's whole life: until every task has a completion, claim one and do it."""
     with open_storage(plan.source) as store:
@@ -75,6 +80,10 @@ class _Agent:
         self.keys = [task_key(plan.run, i) for i in range(plan.tasks)]
 
     def work(self) -> None:
+        self._report(working_on=None)  # ready
+        while not self.store.exists(start_key(self.plan.run)):
+            time.sleep(0.01)
+        self.stats.started = time.time()
         done: set[str] = set()
         while len(done) < len(self.keys):
             pending = [key for key in self.keys if key not in done]

@@ -22,7 +22,7 @@ import orjson
 
 from storage_core.capabilities import Capability
 from storage_core.cli._args import Commands, add_command, count, seconds
-from storage_core.cli._demo_agent import AgentPlan, run_agent, stats_key, task_key
+from storage_core.cli._demo_agent import AgentPlan, run_agent, start_key, stats_key, task_key
 from storage_core.cli._errors import EXIT_ERROR, EXIT_OK, CommandError
 from storage_core.cli._output import out, out_utf8
 from storage_core.cli._progress import Progress, on_terminal
@@ -114,7 +114,7 @@ def _play(store: Storage, demo: _Run) -> dict[str, Any]:
                     name,
                     demo.tasks,
                     demo.lease_ttl,
-                    3 if name == victim else None,
+                    _victim_slow_after(demo) if name == victim else None,
                     demo.fault if name == names[0] else None,
                 ),
             ),
@@ -123,11 +123,12 @@ def _play(store: Storage, demo: _Run) -> dict[str, Any]:
         )
         for name in names
     }
-    start = time.time()
     for process in processes.values():
         process.start()
     killed: dict[str, Any] = {}
     try:
+        _start_together(store, demo, names, processes)
+        start = time.time()
         with Progress("tasks completed", demo.tasks, unit="tasks") as progress:
             for done in _watch(store, keys, processes):
                 progress.advance(done - progress.done)
@@ -141,9 +142,21 @@ def _play(store: Storage, demo: _Run) -> dict[str, Any]:
     failed = [name for name, process in processes.items() if name != victim and process.exitcode != 0]
     if failed:
         raise CommandError(
-            f"agent {', '.join(failed)} failed (exit {processes[failed[0]].exitcode}); rerun with --debug"
+            f"agent {', '.join(failed)} failed (exit {processes[failed[0]].exitcode}); its error is above"
         )
     return _summarize(store, demo, keys, names=names, killed=killed, elapsed=time.time() - start)
+
+
+def _start_together(store: Storage, demo: _Run, names: list[str], processes: dict[str, Any]) -> None:
+    """Wait until every agent process is up (spawning takes a while), then let them all go at once."""
+    deadline = time.monotonic() + _DEADLINE
+    while len(store.read_many([stats_key(demo.prefix, name) for name in names])) < len(names):
+        if not all(process.is_alive() for process in processes.values()):
+            return  # one died starting: the check after the run names it
+        if time.monotonic() > deadline:
+            raise CommandError(f"the agents did not start within {_DEADLINE:.0f} s")
+        time.sleep(0.02)
+    store.write(start_key(demo.prefix), True)
 
 
 def _watch(store: Storage, keys: list[str], processes: dict[str, Any]) -> Iterator[int]:
@@ -159,10 +172,15 @@ def _watch(store: Storage, keys: list[str], processes: dict[str, Any]) -> Iterat
         time.sleep(0.05)
 
 
+def _victim_slow_after(demo: _Run) -> int:
+    """Completions before the victim's task hangs: a few, so it dies mid-queue, fewer for a short queue."""
+    return min(3, demo.tasks // demo.agents // 2)
+
+
 def _kill_when_busy(store: Storage, demo: _Run, victim: str, process: Any, progress: Progress) -> dict[str, Any]:
     """SIGKILL *victim* once it is working on its slow task, holding that task's lease."""
     stats = store.get(stats_key(demo.prefix, victim))
-    if not stats or stats["working_on"] is None or stats["completed"] < 3:
+    if not stats or stats["working_on"] is None or stats["completed"] < _victim_slow_after(demo):
         return {}
     os.kill(process.pid, signal.SIGKILL)
     progress.log(f"chaos: SIGKILLed {victim} (pid {process.pid}) while it held task {stats['working_on']}")

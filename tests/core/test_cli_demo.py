@@ -145,6 +145,14 @@ def _exit_badly(plan: Any) -> None:
     raise SystemExit(3)
 
 
+def test_a_short_queue_still_sees_its_agent_killed_and_taken_over(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, "--json", "--tasks", "3", "--agents", "2")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["checks"]["the killed agent's task was taken over"] is True
+    assert summary["completed"] == 3
+
+
 def test_storage_keys_are_untouched(tmp_path: Path) -> None:
     url = f"local://{tmp_path / 'demo.db'}"
     with open_storage(url) as store:
