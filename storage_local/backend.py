@@ -56,8 +56,10 @@ class LocalStorage(LocalCoordination, Storage):
 
     name: ClassVar[str] = "local"
     url_schemes: ClassVar[tuple[str, ...]] = ("local",)
+    # write_many is one transaction: all items or none.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {
+            Capability.ATOMIC_WRITE_MANY,
             Capability.READ_TTL,
             Capability.ORDERED_KEYS,
             Capability.LEASES,

@@ -87,7 +87,8 @@ class RedisStorage(Storage):
 
     name: ClassVar[str] = "redis"
     url_schemes: ClassVar[tuple[str, ...]] = SCHEMES
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_TTL})
+    # write_many is one transaction (local) or one command (redis): all items or none.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ATOMIC_WRITE_MANY, Capability.READ_TTL})
 
     def __init__(self, config: RedisConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__()
