@@ -11,11 +11,11 @@ $(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The main job on the embedded default (SQLite, no server): check the store end to end.
+# The main job on the embedded default (SQLite, no server): agent processes sharing a task
+# queue through leases, one killed mid-task and its task taken over; exits 1 if a check fails.
 run: $(BIN)/pip
 	$(BIN)/pip install --quiet -e .
-	$(BIN)/storage backends
-	$(BIN)/storage doctor
+	$(BIN)/storage demo
 
 # The whole suite twice: on the editable checkout with the coverage floor for each
 # distribution, then on the sdists and wheels users install (built into a temporary dir,

@@ -22,6 +22,9 @@ class Capability(StrEnum):
     READ_TTL = "read_ttl"
     """``ttl`` and ``read_many_with_ttl`` report a key's remaining expiry (export and migrate need it)."""
 
+    ORDERED_KEYS = "ordered_keys"
+    """``keys`` yields in code-point order, so a copy can resume after the last key it copied."""
+
     LEASES = "leases"
     """``acquire_lease``/``renew_lease``/``release_lease``, and ``fence=`` on writes."""
 

@@ -496,7 +496,7 @@ class Storage(Coordination, ABC):
         return found[1]
 
     def read_many_with_ttl(self, keys: Iterable[str]) -> dict[str, tuple[Any, float | None]]:
-        """``(value, seconds left or None)`` for those *keys* that exist, each pair read together.
+        """``(value, seconds left or None)`` for those *keys* that exist, each pair read in one go.
 
         What a copy of a store needs (export, migrate): a value with the expiry it has
         now, in one round trip per batch where the backend allows.
@@ -576,9 +576,10 @@ class Storage(Coordination, ABC):
             self._write(key, data, ttl, consistency)
 
     def _read_with_ttl(self, key: str) -> tuple[bytes, float | None] | None:
-        """The bytes and the seconds left (None: no expiry), read together; None when absent.
+        """The bytes and the seconds left (None: no expiry), in one round trip; None when absent.
 
-        Only called on a backend declaring ``Capability.READ_TTL``.
+        Only called on a backend declaring ``Capability.READ_TTL``. Where the backend can,
+        both should come from the same write (local: one row).
         """
         raise NotImplementedError(f"{type(self).__name__} declares {Capability.READ_TTL} without _read_with_ttl")
 

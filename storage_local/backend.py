@@ -61,6 +61,7 @@ class LocalStorage(LocalCoordination, Storage):
         {
             Capability.ATOMIC_WRITE_MANY,
             Capability.READ_TTL,
+            Capability.ORDERED_KEYS,
             Capability.LEASES,
             Capability.TRANSACTIONS,
             Capability.CHANGE_FEED,

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from storage_core.cli import backends, delete, doctor, get, keys, put
+from storage_core.cli import backends, bench, delete, demo, doctor, export, get, import_, keys, migrate, put
 from storage_core.cli._args import Handler, add_common_options
 from storage_core.cli._errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, report
 from storage_core.cli._output import PROG, discard_stdout, logging_to_stderr
@@ -27,7 +27,7 @@ from storage_core.config import DEFAULT_CONFIG_FILE
 __all__ = ["CONFIG_ENV", "main"]
 
 # In the order `storage --help` lists them.
-_COMMANDS = (backends, doctor, get, put, delete, keys)
+_COMMANDS = (demo, backends, doctor, get, put, delete, keys, export, import_, migrate, bench)
 
 _EPILOG = f"""\
 config:
@@ -36,12 +36,14 @@ config:
   ./{DEFAULT_CONFIG_FILE} if present, else the embedded default (a local SQLite file).
 
 output:
-  stdout carries only data, so it can be piped; messages go to stderr.
+  stdout carries only data, so it can be piped; messages go to stderr. Colour and
+  live progress only when stderr is a terminal; NO_COLOR is honoured.
 
 exit status:
   0    success
-  1    failure: a config, connection or data error, or the key was not found
-       (get; delete without --missing-ok)
+  1    failure: a config, connection or data error, the key was not found
+       (get; delete without --missing-ok), a demo check failed, migrate's verify
+       found a difference, or import skipped a malformed line
   2    usage error: bad arguments
   130  interrupted (Ctrl-C)
   141  stdout was closed early, e.g. piped into head

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
@@ -22,8 +23,10 @@ def add_command(
     """A subcommand accepting the common options, run by *handler*, with *examples* in its --help."""
     epilog = "examples:\n" + "".join(f"  {example}\n" for example in examples)
     epilog += "\nexit status: 0 success, 1 failure, 2 usage error, 130 interrupted (storage --help has them all)"
+    # `storage --help` lists each command with the first clause of its summary; its own --help has all of it.
+    short = re.split(r"(?<=[a-z)])[.:;] ", summary, maxsplit=1)[0].rstrip(".")
     sub = commands.add_parser(
-        name, help=summary, description=summary, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+        name, help=short, description=summary, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_common_options(sub, top_level=False)
     sub.set_defaults(handler=handler)
@@ -40,7 +43,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, top_level: bool) -> N
         "-c",
         "--config",
         metavar="FILE|URL",
-        type=_nonempty,
+        type=nonempty,
         default=None if top_level else argparse.SUPPRESS,
         help=f"agent.yaml or a store URL (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG_FILE}, "
         "else the embedded default)",
@@ -59,7 +62,7 @@ def add_consistency_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _nonempty(text: str) -> str:
+def nonempty(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("expected a config file path or a URL, got an empty string")
     return text

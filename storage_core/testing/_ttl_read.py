@@ -1,4 +1,4 @@
-"""Reading expiries back (``Capability.READ_TTL``): what export and migrate copy with each value."""
+"""What a copy of a store relies on: expiries read back (``READ_TTL``), keys in order (``ORDERED_KEYS``)."""
 
 from __future__ import annotations
 
@@ -94,3 +94,15 @@ class TtlReadContract(ContractBase):
         assert len(found) == len(keys)
         assert all(found[k][0] == 1 and found[k][1] is not None for k in keys[::2])
         assert all(found[k] == (2, None) for k in keys[1::2])
+
+
+class OrderedKeysContract(ContractBase):
+    """With ``Capability.ORDERED_KEYS``, ``keys`` yields in code-point order, prefix or not."""
+
+    def test_keys_come_in_code_point_order(self, store: Storage) -> None:
+        if not store.supports(Capability.ORDERED_KEYS):
+            pytest.skip(f"the {store.name} backend lacks {Capability.ORDERED_KEYS}")
+        keys = ["b", "a", "ab", "a\x00", "é", "\U0001f5dd", "Z", "a:1", "a:10", "a:2", *(f"n{i}" for i in range(300))]
+        store.write_many(dict.fromkeys(keys, 1))
+        assert list(store.keys()) == sorted(keys)
+        assert list(store.keys("a")) == sorted(k for k in keys if k.startswith("a"))

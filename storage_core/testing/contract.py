@@ -13,7 +13,7 @@ from storage_core.testing._leases import LeasesContract
 from storage_core.testing._lifecycle import LifecycleContract
 from storage_core.testing._namespaces import NamespacesContract
 from storage_core.testing._transactions import TransactionsContract
-from storage_core.testing._ttl_read import TtlReadContract
+from storage_core.testing._ttl_read import OrderedKeysContract, TtlReadContract
 from storage_core.testing._values import ValuesContract
 from storage_core.testing._versions import VersionsContract
 
@@ -27,6 +27,7 @@ class StorageContract(
     NamespacesContract,
     ExpiryContract,
     TtlReadContract,
+    OrderedKeysContract,
     VersionsContract,
     ConsistencyContract,
     ConcurrencyContract,

@@ -659,3 +659,29 @@ def test_python_m_runs_the_same_command_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert (done.returncode, done.stdout.strip()) == (0, f"storage (storage-core) {metadata.version('storage-core')}")
+
+
+def test_get_on_the_embedded_default_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
+    """Start-up: no progress/table library, no other backend, nothing only another command needs."""
+    probe = (
+        "import sys\n"
+        "from storage_core.cli import main\n"
+        "code = main(['get', 'k'])\n"
+        "print(code, *sorted(name for name in sys.modules if name.split('.')[0] in "
+        "{'rich', 'redis', 'hiredis', 'storage_redis', 'multiprocessing', 'yaml'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+        timeout=60,
+    )
+    assert done.stderr == "storage: error: key 'k' not found\n"
+    # storage_redis.plugin is the registry's reference to the backend, not the backend (storage_redis.storage).
+    assert done.stdout.split() == [
+        "1",
+        *(["storage_redis", "storage_redis.plugin"] if "storage_redis" in done.stdout else []),
+    ]

@@ -73,6 +73,13 @@ def _ttl_ms(ttl: float) -> int:
     return max(1, math.ceil(round(ttl * 1000, 6)))
 
 
+def _with_ttl(data: bytes | None, pttl_ms: int) -> tuple[bytes, float | None] | None:
+    """A value with its PTTL reply as seconds: -1 means no expiry; -2, 0 (expiring now) or no value: absent."""
+    if data is None or (pttl_ms != -1 and pttl_ms <= 0):
+        return None
+    return data, None if pttl_ms == -1 else pttl_ms / 1000
+
+
 class RedisStorage(RedisCoordination, Storage):
     """Storage on a Redis server, shared by every agent that points at it.
 
@@ -85,7 +92,13 @@ class RedisStorage(RedisCoordination, Storage):
     url_schemes: ClassVar[tuple[str, ...]] = SCHEMES
     # write_many is one command (MSET or a script): all items or none.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.ATOMIC_WRITE_MANY, Capability.LEASES, Capability.TRANSACTIONS, Capability.CHANGE_FEED}
+        {
+            Capability.ATOMIC_WRITE_MANY,
+            Capability.READ_TTL,
+            Capability.LEASES,
+            Capability.TRANSACTIONS,
+            Capability.CHANGE_FEED,
+        }
     )
 
     def __init__(self, config: RedisConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -196,7 +209,13 @@ class RedisStorage(RedisCoordination, Storage):
         if self._cluster is not None and not (self._config.namespace_hash_tag and self.namespace):
             # Keys spread over slots: a cluster's batch is all or none per slot only. Set on the
             # instance, which is what supports() and the conformance kit read.
-            vars(self)["capabilities"] = type(self).capabilities - {Capability.ATOMIC_WRITE_MANY}
+            # Coordination runs one script over several keys, which must share a slot too.
+            vars(self)["capabilities"] = type(self).capabilities - {
+                Capability.ATOMIC_WRITE_MANY,
+                Capability.LEASES,
+                Capability.TRANSACTIONS,
+                Capability.CHANGE_FEED,
+            }
         self._checked = False
 
     def _close(self) -> None:
@@ -407,6 +426,44 @@ class RedisStorage(RedisCoordination, Storage):
             return [data for reply in replies for data in reply]
 
         return self._call(attempt, client=self._reader)
+
+    # -- remaining expiry -----------------------------------------------------------------
+
+    def _read_with_ttl(self, key: str) -> tuple[bytes, float | None] | None:
+        return self._read_many_with_ttl([key])[0]
+
+    def _read_many_with_ttl(self, keys: Sequence[str]) -> Sequence[tuple[bytes, float | None] | None]:
+        # One pipelined round trip, not MULTI/EXEC: MGET and PTTL are both in @read, so a
+        # read-only ACL user can export, where MULTI would need another permission. A write
+        # landing between the two may pair a value with that write's expiry; a copy of a
+        # store being written is a moving target either way (SCAN is no snapshot).
+        # A cluster's MGET goes per slot and node already; its PTTLs follow in one pipeline.
+        chunks = (
+            [keys]
+            if self._cluster is not None
+            else [keys[i : i + _MGET_CHUNK] for i in range(0, len(keys), _MGET_CHUNK)]
+        )
+        if self._cluster is not None:
+            values_only = self._read_many(keys)
+
+        def attempt(client: Client) -> list[Any]:
+            with client.pipeline(transaction=False) as pipe:
+                for chunk in chunks if self._cluster is None else ():
+                    pipe.execute_command("MGET", *chunk)
+                for key in keys:
+                    pipe.execute_command("PTTL", key)
+                # Not raise_on_error: redis-py would prefix the error with the command and its arguments.
+                replies: list[Any] = pipe.execute(raise_on_error=False)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+            return replies
+
+        replies = self._call(attempt, keys[0] if len(keys) == 1 else None)
+        if self._cluster is not None:
+            return [_with_ttl(data, ms) for data, ms in zip(values_only, replies, strict=True)]
+        values = [data for reply in replies[: len(chunks)] for data in reply]
+        return [_with_ttl(data, ms) for data, ms in zip(values, replies[len(chunks) :], strict=True)]
 
     def _iter_keys(self, prefix: str) -> Iterator[str]:
         client = self._client
