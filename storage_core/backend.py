@@ -28,6 +28,7 @@ from storage_core.errors import (
     StorageError,
     VersionConflict,
 )
+from storage_core.hookspecs import RegisterBackend
 from storage_core.options import check_fields, parse_options, secret
 from storage_core.redact import redact_url
 from storage_core.retry import ExponentialBackoff, RetryPolicy
@@ -56,6 +57,7 @@ __all__ = [
     "Outcome",
     "PluginError",
     "RawChange",
+    "RegisterBackend",
     "RetryPolicy",
     "SerializationError",
     "Storage",
