@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from storage_core import ConnectionFailed, Consistency, InvalidKey, StorageError, VersionConflict
+from storage_core import Capability, ConnectionFailed, Consistency, InvalidKey, StorageError, VersionConflict
 from storage_core.versions import content_version
 from storage_local import LocalStorage
+from storage_local.config import LocalConfig
 
 from .conftest import MakeStore
 
@@ -341,3 +342,12 @@ def test_ping_notices_a_missing_table(store: LocalStorage, raw: sqlite3.Connecti
     raw.execute("DROP TABLE storage_kv")
     with pytest.raises(ConnectionFailed, match="has no storage_kv table"):
         store.ping()
+
+
+def test_local_declares_ordered_keys_and_lists_in_code_point_order(tmp_path: Path) -> None:
+    # storage migrate resumes after the last key copied only on a backend that declares it.
+    with LocalStorage(LocalConfig(path=str(tmp_path / "s.db"))) as store:
+        assert store.supports(Capability.ORDERED_KEYS)
+        keys = ["b", "a", "\u00e9", "A", "\U0001f600", "ab"]
+        store.write_many(dict.fromkeys(keys, 0))
+        assert list(store.keys()) == sorted(keys)
