@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
     from storage_core.storage import Storage
 
-__all__ = ["DEFAULT_CONFIG_FILE", "Section", "StorageConfig", "build_backend", "expand_env", "load_config"]
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "Section",
+    "StorageConfig",
+    "build_backend",
+    "expand_env",
+    "load_config",
+    "take_read_only",
+]
 
 DEFAULT_CONFIG_FILE = "agent.yaml"
 _CORE_FIELDS = ("backend", "consistency", "namespace", "read_only")
@@ -127,6 +135,30 @@ def build_backend(config: StorageConfig) -> Storage:
         return cls.from_options(config.options_for(config.backend))
     except ConfigError as exc:
         raise exc.with_source(config.source) from None
+
+
+def take_read_only(url: str) -> tuple[str, bool]:
+    """*url* without its ``read_only`` query parameter, and what that said (False when absent).
+
+    Read-only is the core's, whatever the backend: taken off before the backend parses
+    the URL, so every backend's URLs accept it.
+
+    Raises:
+        ConfigError: the parameter is not true or false.
+    """
+    base, mark, query = url.partition("?")
+    if not mark:
+        return url, False
+    query, hash_mark, fragment = query.partition("#")
+    kept, read_only = [], False
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "read_only":
+            read_only = _as_bool(value, "url (read_only)")
+        elif pair:
+            kept.append(pair)
+    rest = "&".join(kept)
+    return f"{base}{'?' if rest else ''}{rest}{hash_mark}{fragment}", read_only
 
 
 def _read_yaml(path: Path) -> Any:

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Self, TypeVar
 from storage_core.capabilities import Capability
 from storage_core.codec import decode, decode_found, encode
 from storage_core.consistency import Consistency
-from storage_core.errors import InvalidKey, KeyNotFound, NotSupported, StorageError, VersionConflict
+from storage_core.errors import InvalidKey, KeyNotFound, NotSupported, ReadOnly, StorageError, VersionConflict
 from storage_core.versions import content_version
 
 __all__ = ["MAX_KEY_BYTES", "MAX_NAMESPACE", "Entry", "Storage", "check_key", "check_namespace", "check_ttl"]
@@ -130,6 +130,7 @@ class Storage(ABC):
         self._open = False
         self._closed = False
         self._lifecycle = threading.Lock()
+        self._read_only = False
 
     # -- construction -------------------------------------------------------------------
 
@@ -147,20 +148,35 @@ class Storage(ABC):
         """Build the backend from a URL with one of ``url_schemes``. No I/O."""
         return cls.from_options({"url": url})
 
-    def configure(self, *, namespace: str | None = None, consistency: Consistency | str | None = None) -> Self:
-        """Set the key namespace and the default write consistency, before ``initialize()``."""
+    def configure(
+        self,
+        *,
+        namespace: str | None = None,
+        consistency: Consistency | str | None = None,
+        read_only: bool | None = None,
+    ) -> Self:
+        """Set the key namespace, the default write consistency and read-only mode, before ``initialize()``."""
         if self._open:
             raise StorageError(f"configure() {self!r} before initialize(), not while it is open")
         if namespace is not None:
             self._prefix = f"{check_namespace(namespace)}:" if namespace else ""
         if consistency is not None:
             self._default_consistency = Consistency.parse(consistency)
+        if read_only is not None:
+            if type(read_only) is not bool:
+                raise TypeError(f"read_only must be True or False, got {read_only!r:.40}")
+            self._read_only = read_only
         return self
 
     @property
     def namespace(self) -> str:
         """The namespace every key is transparently prefixed with ("" for none)."""
         return self._prefix[:-1]
+
+    @property
+    def read_only(self) -> bool:
+        """Whether every write is refused with ``ReadOnly``; a read-only backend also creates nothing."""
+        return self._read_only
 
     @property
     def default_consistency(self) -> Consistency:
@@ -205,7 +221,8 @@ class Storage(ABC):
 
     def __repr__(self) -> str:
         ns = f" namespace={self.namespace!r}" if self._prefix else ""
-        return f"<{type(self).__name__} {self._describe()}{ns}>"
+        ro = " read-only" if self._read_only else ""
+        return f"<{type(self).__name__} {self._describe()}{ns}{ro}>"
 
     def _describe(self) -> str:
         """Where the store is, for ``repr`` and messages; never a secret."""
@@ -220,6 +237,14 @@ class Storage(ABC):
             raise NotSupported(
                 f"the {self.name!r} backend does not support {capability.value}; use a backend that does "
                 "(local and redis support every capability), or do without it"
+            )
+
+    def _require_writable(self, operation: str) -> None:
+        """Refuse *operation* before any I/O when the store is read-only; every public write calls it."""
+        if self._read_only:
+            raise ReadOnly(
+                f"{operation}() refused: {self!r} was opened read-only (read_only: true); "
+                "open it without read_only to change it"
             )
 
     def _require_open(self) -> None:
@@ -282,6 +307,7 @@ class Storage(ABC):
             VersionConflict: *if_version* was given and the key no longer has it.
         """
         self._require_open()
+        self._require_writable("write")
         full = self._prefix + check_key(key)
         data = encode(value, key)
         level = self._level(consistency)
@@ -300,6 +326,7 @@ class Storage(ABC):
     def delete(self, key: str, *, consistency: Consistency | str | None = None) -> bool:
         """Remove *key*; return whether it was there."""
         self._require_open()
+        self._require_writable("delete")
         return self._delete(self._prefix + check_key(key), self._level(consistency))
 
     def update(
@@ -321,6 +348,7 @@ class Storage(ABC):
             VersionConflict: other writers won every one of many attempts.
         """
         self._require_open()
+        self._require_writable("update")
         full = self._prefix + check_key(key)
         level = self._level(consistency)
         ttl = check_ttl(ttl)
@@ -384,6 +412,7 @@ class Storage(ABC):
     ) -> None:
         """Store every item, checked and encoded before any I/O: one bad item writes none."""
         self._require_open()
+        self._require_writable("write_many")
         prefix = self._prefix
         encoded = [(prefix + check_key(k), encode(v, k)) for k, v in items.items()]
         level = self._level(consistency)

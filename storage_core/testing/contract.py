@@ -9,6 +9,7 @@ from storage_core.testing._expiry import ExpiryContract
 from storage_core.testing._keys import KeysContract
 from storage_core.testing._lifecycle import LifecycleContract
 from storage_core.testing._namespaces import NamespacesContract
+from storage_core.testing._read_only import ReadOnlyContract
 from storage_core.testing._values import ValuesContract
 from storage_core.testing._versions import VersionsContract
 
@@ -25,6 +26,7 @@ class StorageContract(
     ConsistencyContract,
     ConcurrencyContract,
     LifecycleContract,
+    ReadOnlyContract,
 ):
     """Subclass as ``Test...`` and define the ``storage_factory`` fixture to run the suite.
 

@@ -1,0 +1,56 @@
+"""Read-only mode: every write refused with ``ReadOnly`` before it reaches the store, reads unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from storage_core.errors import ReadOnly
+from storage_core.storage import Storage
+from storage_core.testing._base import ContractBase, MakeStore
+
+# Each public write, called on a read-only store.
+WRITES: dict[str, Callable[[Storage, str], Any]] = {
+    "write": lambda s, v: s.write("kept", "changed"),
+    "write if_version": lambda s, v: s.write("kept", "changed", if_version=v),
+    "write of a new key": lambda s, v: s.write("new", 1),
+    "write_many": lambda s, v: s.write_many({"kept": "changed", "new": 1}),
+    "delete": lambda s, v: s.delete("kept"),
+    "update": lambda s, v: s.update("kept", lambda old: "changed"),
+    "update of a new key": lambda s, v: s.update("new", lambda old: 1, default=0),
+}
+
+
+class ReadOnlyContract(ContractBase):
+    """The same store reopened with ``configure(read_only=True)``."""
+
+    def _reopen_read_only(self, make_store: MakeStore) -> tuple[Storage, str]:
+        store = make_store()
+        store.write("kept", "original")
+        version = store.read_entry("kept").version
+        store.close()
+        store.configure(read_only=True)
+        store.initialize()
+        return store, version
+
+    @pytest.mark.parametrize("operation", sorted(WRITES))
+    def test_every_write_is_refused_and_changes_nothing(self, make_store: MakeStore, operation: str) -> None:
+        store, version = self._reopen_read_only(make_store)
+        with pytest.raises(ReadOnly, match=r"refused: .*read-only"):
+            WRITES[operation](store, version)
+        assert store.read("kept") == "original"
+        assert not store.exists("new")
+        writable = make_store(store.namespace)
+        assert writable.read_entry("kept").version == version
+
+    def test_reads_work_as_before(self, make_store: MakeStore) -> None:
+        store, version = self._reopen_read_only(make_store)
+        assert store.read_only
+        assert "read-only" in repr(store)
+        assert store.read_entry("kept").version == version
+        assert store.get("absent", default=3) == 3
+        assert store.read_many(["kept", "absent"]) == {"kept": "original"}
+        assert list(store.keys()) == ["kept"]
+        assert store.exists("kept")
