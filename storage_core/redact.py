@@ -45,6 +45,10 @@ class Secret(str):
 
     __slots__ = ()
 
+    def __new__(cls, value: str) -> Secret:
+        # str(value) of a Secret would be its mask: take its text as it is.
+        return super().__new__(cls, str.__str__(value))
+
     def reveal(self) -> str:
         """The secret as a plain str: only for handing to the client that needs it."""
         return str.__str__(self)

@@ -63,4 +63,13 @@ class StorageContract(
 
     Hook: override ``write_raw(store, key, data)`` to plant non-JSON bytes the way a
     foreign writer would; by default it uses the backend's ``_write`` primitive.
+
+    Read-only mode is checked too: the store is reopened with
+    ``configure(read_only=True)`` and every write must raise ``ReadOnly``.
+
+    ``OutcomeUnknown`` (a ``ConnectionFailed``: a conditional write whose reply was lost
+    while the key changed) is raised by ``redis`` (``storage_redis.OutcomeUnknown``),
+    never by ``local``. The suite does not provoke it, since that needs a reply lost on
+    the network: a networked backend raises a ``ConnectionFailed`` subclass for it, never
+    a ``VersionConflict``, and proves it with fault tests of its own.
     """

@@ -130,3 +130,7 @@ def test_seal_leaves_what_is_not_secret_alone() -> None:
     already = Secret("x")
     assert seal(already) is already
     assert not is_secret_name(3)
+
+
+def test_a_secret_of_a_secret_keeps_the_value() -> None:
+    assert Secret(Secret(PASSWORD)).reveal() == PASSWORD

@@ -22,8 +22,8 @@ from redis.connection import parse_url as _untyped_parse_url
 from redis.retry import Retry
 
 from storage_core.errors import ConfigError
-from storage_core.options import secret
-from storage_core.redact import redact_url
+from storage_core.options import seal_secret_fields, secret
+from storage_core.redact import Secret, redact_url
 
 __all__ = ["SCHEMES", "RedisConfig"]
 
@@ -112,6 +112,7 @@ class RedisConfig:
 
     def __post_init__(self) -> None:
         self._check_types()
+        seal_secret_fields(self)  # built directly with plain strs, it masks them all the same
         self._check_url()
         self._check_numbers()
         self._check_tls()
@@ -124,7 +125,7 @@ class RedisConfig:
             allowed = _FIELD_TYPES[field.name]
             if value is None and type(None) in allowed:
                 continue
-            kind = type(value)
+            kind = str if isinstance(value, Secret) else type(value)
             if kind in allowed or (kind is int and float in allowed):
                 continue
             expected = " or ".join(_TYPE_NAMES.get(t, "null") for t in allowed)
@@ -243,7 +244,7 @@ class RedisConfig:
         found = [self.password, self.ssl_password, urlsplit(self.url).password]
         url_options = parse_url(self.url)
         found.append(url_options.get("password"))
-        return tuple(s for s in found if s)
+        return tuple(Secret(s) for s in found if s)
 
     def connection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for redis-py's ``BlockingConnectionPool``, retries switched off."""
@@ -253,7 +254,7 @@ class RedisConfig:
         if self.username is not None:
             kwargs["username"] = self.username
         if self.password is not None:
-            kwargs["password"] = self.password
+            kwargs["password"] = Secret(self.password).reveal()
         if self.db is not None:
             kwargs["db"] = self.db
         kwargs.update(
@@ -273,7 +274,7 @@ class RedisConfig:
                 ssl_ca_certs=self.ssl_ca_certs,
                 ssl_certfile=self.ssl_certfile,
                 ssl_keyfile=self.ssl_keyfile,
-                ssl_password=self.ssl_password,
+                ssl_password=None if self.ssl_password is None else Secret(self.ssl_password).reveal(),
                 ssl_cert_reqs=self.ssl_cert_reqs,
                 ssl_check_hostname=self.ssl_check_hostname,
             )
