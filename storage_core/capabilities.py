@@ -18,3 +18,6 @@ class Capability(StrEnum):
 
     ATOMIC_WRITE_MANY = "atomic_write_many"
     """``write_many`` applies all items or none, and readers never see a part of it."""
+
+    READ_TTL = "read_ttl"
+    """``ttl`` and ``read_many_with_ttl`` report a key's remaining expiry (export and migrate need it)."""

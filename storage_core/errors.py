@@ -31,6 +31,10 @@ class InvalidKey(StorageError, ValueError):
     """The key is not a non-empty str of at most 1024 UTF-8 bytes."""
 
 
+class InvalidArgument(StorageError, ValueError):
+    """An argument is not one the call accepts: a ttl, consistency, namespace or if_version, say."""
+
+
 class SerializationError(StorageError, ValueError):
     """A value cannot be stored as exact JSON, or a stored value is not JSON."""
 

@@ -1,7 +1,9 @@
 """Typed parsing of a backend's config section into a dataclass, with precise errors.
 
 Backends call :func:`parse_options` from ``from_options`` so every backend reports an
-unknown field, a missing one or a wrong type the same way, naming the field.
+unknown field, a missing one or a wrong type the same way, naming the field, and
+:func:`check_fields` from the dataclass's ``__post_init__`` so a config built directly in
+code gets the same check. Backend authors import these from :mod:`storage_core.backend`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from storage_core.errors import ConfigError
 from storage_core.redact import Secret
 from storage_core.suggest import did_you_mean
 
-__all__ = ["file_path", "parse_options", "seal_secret_fields", "secret"]
+__all__ = ["check_fields", "file_path", "parse_options", "seal_secret_fields", "secret"]
 
 D = TypeVar("D")
 _BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -94,6 +96,33 @@ def _convert(given: Any, field: dataclasses.Field[Any], hint: Any, where: str, b
     return Secret(value) if is_secret and isinstance(value, str) else value
 
 
+def check_fields(config: object, *, section: str) -> None:
+    """Check that each field of the dataclass instance *config* holds a value of its annotated type.
+
+    For ``__post_init__``: ``parse_options`` converts what a file or the environment gives,
+    this catches a config built in code with, say, ``timeout="5"``. Exact types only, but
+    an ``int`` where a ``float`` is expected (never a ``bool`` for a number).
+
+    Raises:
+        ConfigError: naming ``section.field`` and what was expected.
+    """
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, field.name)
+        allowed = _alternatives(hints[field.name])
+        kind = str if isinstance(value, Secret) else type(value)
+        if kind in allowed or (kind is int and float in allowed):
+            continue
+        shown = "" if field.metadata.get("secret", False) else f" {value!r:.60}"
+        raise ConfigError(
+            f"expected {_expected(list(allowed))}, got {kind.__name__}{shown}", field=f"{section}.{field.name}"
+        )
+
+
+def _alternatives(hint: Any) -> tuple[Any, ...]:
+    return typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+
+
 def _required(field: dataclasses.Field[Any]) -> bool:
     return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
 
@@ -128,11 +157,11 @@ _CONVERTERS: dict[Any, Any] = {bool: _as_bool, int: _as_int, float: _as_float, s
 
 
 def _coerce(value: Any, hint: Any, where: str, is_secret: bool) -> Any:
-    allowed = list(typing.get_args(hint)) if isinstance(hint, types.UnionType) else [hint]
+    allowed = list(_alternatives(hint))
     if value is None:
         if type(None) in allowed:
             return None
-        raise ConfigError(f"expected {_describe(allowed)}, got nothing (null)", field=where)
+        raise ConfigError(f"expected {_expected(allowed)}, got nothing (null)", field=where)
     for kind in allowed:
         convert = _CONVERTERS.get(kind)
         if convert is None:
@@ -142,8 +171,8 @@ def _coerce(value: Any, hint: Any, where: str, is_secret: bool) -> Any:
         except ValueError:
             pass
     shown = "" if is_secret else f" {value!r:.60}"
-    raise ConfigError(f"expected {_describe(allowed)}, got {type(value).__name__}{shown}", field=where)
+    raise ConfigError(f"expected {_expected(allowed)}, got {type(value).__name__}{shown}", field=where)
 
 
-def _describe(allowed: list[Any]) -> str:
+def _expected(allowed: list[Any]) -> str:
     return " or ".join(_NAMES.get(a, "null" if a is type(None) else getattr(a, "__name__", str(a))) for a in allowed)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from storage_core.errors import InvalidArgument
+
 __all__ = ["ExponentialBackoff", "RetryPolicy"]
 
 T = TypeVar("T")
@@ -33,9 +35,9 @@ class ExponentialBackoff:
 
     def __post_init__(self) -> None:
         if not (self.base >= 0 and self.cap >= self.base):
-            raise ValueError(f"backoff needs 0 <= base <= cap, got base={self.base}, cap={self.cap}")
+            raise InvalidArgument(f"backoff needs 0 <= base <= cap, got base={self.base}, cap={self.cap}")
         if not 0 <= self.jitter <= 1:
-            raise ValueError(f"jitter is a share between 0 and 1, got {self.jitter}")
+            raise InvalidArgument(f"jitter is a share between 0 and 1, got {self.jitter}")
 
     def compute(self, failures: int) -> float:
         """Seconds to wait after the *failures*-th consecutive failure (1-based)."""
@@ -59,7 +61,7 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.retries < 0:
-            raise ValueError(f"retries must be 0 or more, got {self.retries}")
+            raise InvalidArgument(f"retries must be 0 or more, got {self.retries}")
 
     def call(self, operation: Callable[[int], T]) -> T:
         """Run ``operation(attempt)`` (attempt 0 first) until it succeeds or may not retry."""

@@ -14,6 +14,7 @@ Required primitives::
 
 Optional: ``_connect``/``_close``/``_ping`` for backends with a connection, and the bulk
 primitives ``_exists``, ``_read_many``, ``_write_many`` to save round trips.
+With ``Capability.READ_TTL``: ``_read_with_ttl`` (and the bulk ``_read_many_with_ttl``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from typing import Any, ClassVar, Self, TypeVar
 from storage_core.capabilities import Capability
 from storage_core.codec import decode, decode_found, encode
 from storage_core.consistency import Consistency
-from storage_core.errors import InvalidKey, KeyNotFound, NotSupported, ReadOnly, StorageError, VersionConflict
+from storage_core.errors import (
+    InvalidArgument,
+    InvalidKey,
+    KeyNotFound,
+    NotSupported,
+    ReadOnly,
+    StorageError,
+    VersionConflict,
+)
 from storage_core.versions import content_version
 
 __all__ = ["MAX_KEY_BYTES", "MAX_NAMESPACE", "Entry", "Storage", "check_key", "check_namespace", "check_ttl"]
@@ -79,18 +88,20 @@ def check_key(key: object) -> str:
 
 
 def check_namespace(namespace: object) -> str:
-    """Return *namespace* if usable as a key prefix, else raise ``ValueError`` saying why.
+    """Return *namespace* if usable as a key prefix, else raise ``InvalidArgument`` saying why.
 
     A ``:`` is refused because it ends the prefix: with it, namespace ``a`` and key
     ``b:k`` would be the same stored key as namespace ``a:b`` and key ``k``.
     """
     if type(namespace) is not str:
-        raise ValueError(f"namespace must be a str, got {type(namespace).__name__}")
+        raise InvalidArgument(f"namespace must be a str, got {type(namespace).__name__}")
     if ":" in namespace:
-        raise ValueError(f"namespace {namespace!r:.80} must not contain ':' (it separates the namespace from the key)")
+        raise InvalidArgument(
+            f"namespace {namespace!r:.80} must not contain ':' (it separates the namespace from the key)"
+        )
     if len(namespace) > MAX_NAMESPACE:
-        raise ValueError(f"namespace is {len(namespace)} characters; the limit is {MAX_NAMESPACE}")
-    _utf8_size(namespace, "namespace", ValueError)
+        raise InvalidArgument(f"namespace is {len(namespace)} characters; the limit is {MAX_NAMESPACE}")
+    _utf8_size(namespace, "namespace", InvalidArgument)
     return namespace
 
 
@@ -103,7 +114,7 @@ def check_ttl(ttl: object) -> float | None:
     if ttl is None:
         return None
     if type(ttl) not in (int, float) or not 0 < ttl <= MAX_TTL:  # type: ignore[operator]
-        raise ValueError(
+        raise InvalidArgument(
             f"ttl must be a number of seconds above 0 and at most {MAX_TTL:.0f} (a century), "
             f"or None for no expiry; got {ttl!r}"
         )
@@ -164,7 +175,7 @@ class Storage(ABC):
             self._default_consistency = Consistency.parse(consistency)
         if read_only is not None:
             if type(read_only) is not bool:
-                raise TypeError(f"read_only must be True or False, got {read_only!r:.40}")
+                raise InvalidArgument(f"read_only must be True or False, got {read_only!r:.40}")
             self._read_only = read_only
         return self
 
@@ -316,7 +327,7 @@ class Storage(ABC):
             self._write(full, data, ttl, level)
             return
         if type(if_version) is not str:
-            raise ValueError(f"if_version must be a version str from read_entry(), got {if_version!r:.80}")
+            raise InvalidArgument(f"if_version must be a version str from read_entry(), got {if_version!r:.80}")
         if not self._write_if(full, data, if_version, ttl, level):
             raise VersionConflict(
                 f"key {key!r} changed (or was deleted) since version {if_version[:12]}: "
@@ -420,6 +431,44 @@ class Storage(ABC):
         if encoded:
             self._write_many(encoded, ttl, level)
 
+    # -- remaining expiry (Capability.READ_TTL) ------------------------------------------
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds left before *key* expires, or None when it never does.
+
+        Raises:
+            KeyNotFound: the key is absent or expired.
+            NotSupported: the backend cannot report expiries.
+        """
+        self._require_open()
+        self._require(Capability.READ_TTL)
+        found = self._read_with_ttl(self._prefix + check_key(key))
+        if found is None:
+            raise KeyNotFound(key)
+        return found[1]
+
+    def read_many_with_ttl(self, keys: Iterable[str]) -> dict[str, tuple[Any, float | None]]:
+        """``(value, seconds left or None)`` for those *keys* that exist, each pair read together.
+
+        What a copy of a store needs (export, migrate): a value with the expiry it has
+        now, in one round trip per batch where the backend allows.
+
+        Raises:
+            NotSupported: the backend cannot report expiries.
+        """
+        self._require_open()
+        self._require(Capability.READ_TTL)
+        if isinstance(keys, str):
+            raise InvalidKey(
+                f"read_many_with_ttl() takes a list of keys, got the str {keys!r:.80}: pass [{keys!r:.80}]"
+            )
+        wanted = list(dict.fromkeys(map(check_key, keys)))
+        if not wanted:
+            return {}
+        prefix = self._prefix
+        found = self._read_many_with_ttl([prefix + k for k in wanted] if prefix else wanted)
+        return {key: (decode(hit[0], key), hit[1]) for key, hit in zip(wanted, found, strict=True) if hit is not None}
+
     def _level(self, consistency: Consistency | str | None) -> Consistency:
         if consistency is None:
             return self._default_consistency
@@ -477,3 +526,14 @@ class Storage(ABC):
         """Store every item. Override to do it atomically and in one round trip."""
         for key, data in items:
             self._write(key, data, ttl, consistency)
+
+    def _read_with_ttl(self, key: str) -> tuple[bytes, float | None] | None:
+        """The bytes and the seconds left (None: no expiry), read together; None when absent.
+
+        Only called on a backend declaring ``Capability.READ_TTL``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} declares {Capability.READ_TTL} without _read_with_ttl")
+
+    def _read_many_with_ttl(self, keys: Sequence[str]) -> Sequence[tuple[bytes, float | None] | None]:
+        """``_read_with_ttl`` for each key, in order. Override to batch."""
+        return [self._read_with_ttl(k) for k in keys]

@@ -26,10 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
-from storage_core.consistency import Consistency
-from storage_core.errors import ConnectionFailed, StorageError
-from storage_core.storage import Storage
-from storage_core.versions import content_version
+from storage_core.backend import Capability, ConnectionFailed, Consistency, Storage, StorageError, content_version
 from storage_local import sql
 from storage_local.config import LocalConfig, config_from_url
 from storage_local.connections import ConnectionPool
@@ -57,6 +54,7 @@ class LocalStorage(Storage):
 
     name: ClassVar[str] = "local"
     url_schemes: ClassVar[tuple[str, ...]] = ("local",)
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_TTL})
 
     def __init__(self, config: LocalConfig | None = None) -> None:
         super().__init__()
@@ -239,7 +237,12 @@ class LocalStorage(Storage):
             size = min(size * 2, _LAST_PAGE)
 
     def _read_many(self, keys: Sequence[str]) -> Sequence[bytes | None]:
-        found: dict[str, bytes] = {}
+        found = self._live_rows(keys)
+        return [row[0] if (row := found.get(key)) is not None else None for key in keys]
+
+    def _live_rows(self, keys: Sequence[str]) -> dict[str, tuple[bytes, float | None]]:
+        """``key -> (value, expires_at)`` for the unexpired keys among *keys*, from one snapshot."""
+        found: dict[str, tuple[bytes, float | None]] = {}
         now = time.time()
         chunks = [keys[i : i + _READ_MANY_CHUNK] for i in range(0, len(keys), _READ_MANY_CHUNK)]
         try:
@@ -250,12 +253,12 @@ class LocalStorage(Storage):
                 for chunk in chunks:
                     for key, data, expires in conn.execute(sql.read_many(len(chunk)), chunk):
                         if expires is None or expires > now:
-                            found[key] = data
+                            found[key] = (data, expires)
             finally:
                 _rollback(conn)
         except sqlite3.Error as exc:
             raise self._failure(exc) from exc
-        return [found.get(key) for key in keys]
+        return found
 
     def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
         expires = None if ttl is None else time.time() + ttl
@@ -268,6 +271,18 @@ class LocalStorage(Storage):
         self._count_writes(len(items))
 
     # -- expiry -------------------------------------------------------------------------
+
+    def _read_with_ttl(self, key: str) -> tuple[bytes, float | None] | None:
+        try:
+            row = self._pool.reader().execute(sql.READ, (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        return None if row is None else _remaining(row[0], row[1], time.time())
+
+    def _read_many_with_ttl(self, keys: Sequence[str]) -> Sequence[tuple[bytes, float | None] | None]:
+        found = self._live_rows(keys)  # one SELECT per 500 keys, all in one snapshot
+        now = time.time()
+        return [None if (row := found.get(key)) is None else _remaining(row[0], row[1], now) for key in keys]
 
     def _count_writes(self, count: int) -> None:
         """Purge expired rows every ``_PURGE_EVERY`` writes (a racy count is fine: it is a hint)."""
@@ -292,6 +307,15 @@ class LocalStorage(Storage):
                 conn.execute(f"PRAGMA busy_timeout = {int(self._config.timeout * 1000)}")
         except sqlite3.Error as exc:  # locked, say: try again after the next batch of writes
             log.debug("purging expired keys from %s skipped: %s", self._path, exc)
+
+
+def _remaining(data: bytes, expires_at: float | None, now: float) -> tuple[bytes, float | None] | None:
+    """A row as (value, seconds left), or None once expired."""
+    if expires_at is None:
+        return data, None
+    if expires_at <= now:
+        return None
+    return data, expires_at - now
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from storage_core.errors import ConfigError
-from storage_core.options import file_path, parse_options
+from storage_core.backend import ConfigError, check_fields, file_path, parse_options
 
 __all__ = ["SECTION", "LocalConfig", "config_from_url", "default_path"]
 
@@ -44,6 +43,7 @@ class LocalConfig:
     timeout: float = 5.0
 
     def __post_init__(self) -> None:
+        check_fields(self, section=SECTION)
         if not self.path:
             raise ConfigError("expected the path of a database file, got an empty string", field=f"{SECTION}.path")
         if self.path.endswith(("/", os.sep)):

@@ -14,8 +14,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from storage_core.consistency import Consistency
-from storage_core.errors import StorageError
+from storage_core.backend import Consistency, StorageError
 from storage_local.sql import SYNC
 
 __all__ = ["ConnectionPool"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from urllib.parse import quote
 
-from storage_core.errors import ConnectionFailed
+from storage_core.backend import ConnectionFailed
 
 __all__ = ["DIR_MODE", "FILE_MODE", "prepare_database_file", "read_only_uri"]
 

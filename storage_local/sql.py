@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from storage_core.consistency import Consistency
+from storage_core.backend import Consistency
 
 __all__ = [
     "DELETE",

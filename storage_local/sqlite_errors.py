@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from storage_core.errors import ConnectionFailed, ReadOnly, StorageError
+from storage_core.backend import ConnectionFailed, ReadOnly, StorageError
 
 __all__ = ["translate"]
 

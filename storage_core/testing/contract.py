@@ -10,6 +10,7 @@ from storage_core.testing._keys import KeysContract
 from storage_core.testing._lifecycle import LifecycleContract
 from storage_core.testing._namespaces import NamespacesContract
 from storage_core.testing._read_only import ReadOnlyContract
+from storage_core.testing._ttl_read import TtlReadContract
 from storage_core.testing._values import ValuesContract
 from storage_core.testing._versions import VersionsContract
 
@@ -22,6 +23,7 @@ class StorageContract(
     BulkContract,
     NamespacesContract,
     ExpiryContract,
+    TtlReadContract,
     VersionsContract,
     ConsistencyContract,
     ConcurrencyContract,

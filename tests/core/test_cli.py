@@ -6,6 +6,7 @@ temporary one (conftest), so none touches the user's home or a stray ./agent.yam
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
 import os
@@ -23,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from storage_core import PluginError, Storage, StorageError, cli, open_storage
-from storage_core.cli import main
+from storage_core.cli import _store, main
+from storage_core.cli import backends as backends_command
 
 
 @dataclass
@@ -102,6 +104,22 @@ def test_help_documents_the_exit_codes_and_the_environment_variable(run: Run) ->
         assert text in result.out
 
 
+def command_names() -> list[str]:
+    parser = cli._build_parser()
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    return list(commands.choices)
+
+
+@pytest.mark.parametrize("command", command_names())
+def test_every_command_help_shows_an_example_and_the_exit_status(run: Run, command: str) -> None:
+    result = run(command, "--help")
+    assert result.code == 0
+    examples = result.out.split("examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert examples, result.out
+    assert all(f"storage {command}" in line or "storage -c " in line for line in examples), examples
+    assert "exit status:" in result.out
+
+
 def test_delete_help_documents_its_exit_status(run: Run) -> None:
     assert "--missing-ok" in run("delete", "--help").out
 
@@ -145,7 +163,7 @@ def test_backends_prints_a_table_of_the_installed_backends(run: Run) -> None:
 
 
 def test_backends_with_nothing_installed_is_an_error(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "available_backends", dict)
+    monkeypatch.setattr(backends_command, "available_backends", dict)
     assert_one_error_line(run("backends"), "no storage backends are installed")
 
 
@@ -486,7 +504,7 @@ def test_an_unexpected_error_is_one_line_with_a_hint(run: Run, monkeypatch: pyte
     def boom(source: object) -> Storage:
         raise RuntimeError("a bug\nspanning lines, near redis://admin:s3cret@db.internal:6379/0")
 
-    monkeypatch.setattr(cli, "open_storage", boom)
+    monkeypatch.setattr(_store, "open_storage", boom)
     result = run("get", "k")
     line = assert_one_error_line(result, "unexpected RuntimeError: a bug spanning lines", "rerun with --debug")
     assert "redis://admin:***@db.internal:6379/0" in line
@@ -503,7 +521,7 @@ def test_debug_shows_log_records_and_without_it_they_stay_quiet(run: Run, monkey
         logging.getLogger("storage_test").warning("retrying redis://u:pw@h:1/0")
         return real_open(source)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli, "open_storage", logging_open)
+    monkeypatch.setattr(_store, "open_storage", logging_open)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     assert run("keys").err == ""
@@ -515,7 +533,7 @@ def test_ctrl_c_exits_130_quietly(run: Run, monkeypatch: pytest.MonkeyPatch) -> 
     def interrupted(source: object) -> Storage:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "open_storage", interrupted)
+    monkeypatch.setattr(_store, "open_storage", interrupted)
     result = run("keys")
     assert (result.code, result.out, result.err) == (130, "", "")
 
@@ -547,7 +565,7 @@ def test_a_broken_plugin_is_one_line(run: Run, monkeypatch: pytest.MonkeyPatch) 
     def broken() -> object:
         raise PluginError("the storage plugin 'memo' from storage-memo failed to import")
 
-    monkeypatch.setattr(cli, "available_backends", broken)
+    monkeypatch.setattr(backends_command, "available_backends", broken)
     assert_one_error_line(run("backends"), "the storage plugin 'memo' from storage-memo failed to import")
 
 
@@ -629,3 +647,15 @@ def test_the_console_script_exits_130_on_ctrl_c(tmp_path: Path, url: str) -> Non
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (130, b"")
+
+
+def test_python_m_runs_the_same_command_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "storage_core.cli", "--version"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, f"storage (storage-core) {metadata.version('storage-core')}")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from storage_core import ConfigError
+from storage_core.backend import check_fields, parse_options, secret
 from storage_core.config import Section
-from storage_core.options import file_path, parse_options, seal_secret_fields, secret
+from storage_core.options import file_path, seal_secret_fields
 from storage_core.redact import Secret
 
 
@@ -20,6 +21,14 @@ class ExampleConfig:
     delay: float = 0.1
     tls: bool = False
     ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckedConfig(ExampleConfig):
+    """Built in code as well as parsed: the same field check either way."""
+
+    def __post_init__(self) -> None:
+        check_fields(self, section="storage.example")
 
 
 def test_fields_are_checked_and_converted() -> None:
@@ -109,3 +118,28 @@ def test_seal_secret_fields_masks_a_directly_built_dataclass() -> None:
     assert "hunter2" not in repr(built)
     assert built.token.reveal() == "hunter2"
     assert type(built.token.reveal()) is str
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"retries": "3"}, "storage.example.retries", "expected an integer, got str '3'"),
+        ({"retries": True}, "storage.example.retries", "expected an integer, got bool True"),
+        ({"delay": "0.5"}, "storage.example.delay", "expected a number, got str '0.5'"),
+        ({"tls": 1}, "storage.example.tls", "expected true or false, got int 1"),
+        ({"ca_file": 3}, "storage.example.ca_file", "expected a string or null, got int 3"),
+        ({"url": b"redis://:hunter2@h"}, "storage.example.url", "expected a string, got bytes"),
+    ],
+)
+def test_a_config_built_in_code_is_checked_field_by_field(kwargs: dict[str, object], field: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        CheckedConfig(**{"url": "u", **kwargs})  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert str(info.value) == f"{field}: {message}"
+    assert "hunter2" not in str(info.value)
+
+
+def test_an_int_is_a_float_and_none_fits_an_optional_field() -> None:
+    config = CheckedConfig(url="u", delay=1, ca_file=None)
+    assert config.delay == 1
+    assert parse_options(CheckedConfig, {"url": "u", "delay": "2"}, section="storage.example").delay == 2.0

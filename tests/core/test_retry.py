@@ -6,7 +6,7 @@ from typing import TypedDict
 
 import pytest
 
-from storage_core.retry import ExponentialBackoff, RetryPolicy
+from storage_core.backend import ExponentialBackoff, InvalidArgument, RetryPolicy
 
 
 class Flaky:
@@ -118,10 +118,10 @@ class BackoffArgs(TypedDict, total=False):
     ],
 )
 def test_nonsense_backoffs_are_refused(kwargs: BackoffArgs, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidArgument, match=message):
         ExponentialBackoff(**kwargs)
 
 
 def test_negative_retries_are_refused() -> None:
-    with pytest.raises(ValueError, match="0 or more"):
+    with pytest.raises(InvalidArgument, match="0 or more"):
         RetryPolicy(retries=-1, backoff=ExponentialBackoff(), retryable=lambda exc: True)

@@ -14,7 +14,16 @@ from uuid import uuid4
 import pytest
 from test_testing_kit import MemoryStorage
 
-from storage_core import Capability, Consistency, InvalidKey, NotSupported, ReadOnly, StorageError, VersionConflict
+from storage_core import (
+    Capability,
+    Consistency,
+    InvalidArgument,
+    InvalidKey,
+    NotSupported,
+    ReadOnly,
+    StorageError,
+    VersionConflict,
+)
 from storage_core import storage as template
 
 
@@ -214,7 +223,45 @@ def test_read_only_refuses_every_write_before_any_primitive(call: Any) -> None:
 def test_read_only_is_set_with_a_bool_before_initialize() -> None:
     store = MemoryStorage(uuid4().hex)
     assert not store.read_only
-    with pytest.raises(TypeError, match="read_only must be True or False"):
+    with pytest.raises(InvalidArgument, match="read_only must be True or False"):
         store.configure(read_only="yes")  # type: ignore[arg-type]
     with store, pytest.raises(StorageError, match="before initialize"):
         store.configure(read_only=True)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.write("k", 1, ttl=-1), "ttl must be a number of seconds above 0"),
+        (lambda s: s.write("k", 1, ttl="30"), "ttl must be a number"),
+        (lambda s: s.write("k", 1, consistency="linearizable"), "consistency must be 'strong' or 'eventual'"),
+        (lambda s: s.write("k", 1, if_version=3), "if_version must be a version str"),
+        (lambda s: s.update("k", lambda v: v, default=0, ttl=0), "ttl must be a number"),
+        (lambda s: s.write_many({"k": 1}, consistency=1), "consistency must be"),
+    ],
+)
+def test_a_bad_argument_is_a_storage_error_and_a_value_error(store: MemoryStorage, call: Any, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message) as caught:
+        call(store)
+    assert isinstance(caught.value, StorageError)
+    assert isinstance(caught.value, ValueError)
+    assert not store.exists("k"), "nothing is written"
+
+
+@pytest.mark.parametrize(
+    ("namespace", "message"),
+    [
+        (3, "namespace must be a str"),
+        ("a:b", "must not contain ':'"),
+        ("n" * 300, "the limit is 256"),
+        ("\ud800", "lone surrogate"),
+    ],
+)
+def test_a_bad_namespace_is_an_invalid_argument(namespace: Any, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        MemoryStorage(uuid4().hex).configure(namespace=namespace)
+
+
+def test_a_bad_default_consistency_is_an_invalid_argument() -> None:
+    with pytest.raises(InvalidArgument, match="consistency must be"):
+        MemoryStorage(uuid4().hex).configure(consistency="sometimes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,3 +189,17 @@ def test_open_storage_by_url_and_by_config(tmp_path: Path) -> None:
         store.write("k", {"from": "url"})
     with open_storage({"backend": "local", "local": {"path": f"{tmp_path}/u.db"}}, namespace="ns") as store:
         assert store.read("k") == {"from": "url"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"timeout": "5"}, "storage.local.timeout: expected a number, got str '5'"),
+        ({"timeout": True}, "storage.local.timeout: expected a number, got bool True"),
+        ({"path": Path("/tmp/x.db")}, "storage.local.path: expected a string, got PosixPath"),
+    ],
+)
+def test_a_config_built_directly_checks_the_type_of_each_field(kwargs: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        LocalConfig(**kwargs)
+    assert str(caught.value).startswith(says)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-import storage_redis.storage
+import storage_redis.confirm
 from conftest import OpenRedis, ServerFactory, Sleeps
 from redis import exceptions as rx
 from redis_servers import Proxy, RedisServer, SilentServer, SlammingServer, free_port
@@ -385,7 +385,7 @@ def test_without_the_lost_reply_flag_the_retry_would_be_a_false_conflict(
     proxied: Proxy, open_redis: OpenRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control experiment: the flag is what saves the test above."""
-    monkeypatch.setattr(storage_redis.storage, "maybe_applied", lambda exc: False)
+    monkeypatch.setattr(storage_redis.confirm, "maybe_applied", lambda exc: False)
     store = open_redis(proxied.url, sleep=Sleeps())
     store.update("warm-up", lambda v: v, default=0)
     store.write("task_queue", ["a"])

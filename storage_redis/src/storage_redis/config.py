@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,9 +19,7 @@ from redis.backoff import NoBackoff
 from redis.connection import parse_url as _untyped_parse_url
 from redis.retry import Retry
 
-from storage_core.errors import ConfigError
-from storage_core.options import seal_secret_fields, secret
-from storage_core.redact import Secret, redact_url
+from storage_core.backend import ConfigError, Secret, check_fields, redact_url, seal_secret_fields, secret
 
 __all__ = ["SCHEMES", "RedisConfig"]
 
@@ -37,7 +33,6 @@ _NEUTRALIZED = frozenset({"retry_on_timeout", "retry_on_error"})
 _CERT_REQS = ("required", "optional", "none")
 _SSL_FIELDS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password")
 _SSL_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 # urllib and redis-py quote the part of the URL they stumbled on, which can be part of a
 # password: their text is never shown. This is what usually went wrong instead.
 _PERCENT_ENCODE = (
@@ -111,26 +106,11 @@ class RedisConfig:
     """``COUNT`` hint of each ``SCAN`` page when listing keys."""
 
     def __post_init__(self) -> None:
-        self._check_types()
+        check_fields(self, section=SECTION)
         seal_secret_fields(self)  # built directly with plain strs, it masks them all the same
         self._check_url()
         self._check_numbers()
         self._check_tls()
-
-    def _check_types(self) -> None:
-        # parse_options converts what a YAML file or the environment gives; this catches a
-        # RedisConfig built directly with, say, max_retries="3".
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            allowed = _FIELD_TYPES[field.name]
-            if value is None and type(None) in allowed:
-                continue
-            kind = str if isinstance(value, Secret) else type(value)
-            if kind in allowed or (kind is int and float in allowed):
-                continue
-            expected = " or ".join(_TYPE_NAMES.get(t, "null") for t in allowed)
-            shown = "" if field.metadata.get("secret") else f" {value!r:.60}"
-            raise _fail(field.name, f"expected {expected}, got {kind.__name__}{shown}")
 
     def _check_url(self) -> None:
         if "://" not in self.url:
@@ -175,7 +155,7 @@ class RedisConfig:
         for name in parse_qs(query):
             if name in _QUERY_OPTIONS or name in _NEUTRALIZED:
                 continue
-            if name in _FIELD_TYPES:
+            if name in _FIELD_NAMES:
                 hint = f"set {SECTION}.{name} instead"
             elif name == "timeout":
                 hint = f"set {SECTION}.pool_timeout instead"
@@ -294,8 +274,4 @@ class RedisConfig:
         return f"RedisConfig({', '.join(shown)})"
 
 
-def _allowed_types(hint: Any) -> tuple[type, ...]:
-    return typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-
-
-_FIELD_TYPES = {name: _allowed_types(hint) for name, hint in typing.get_type_hints(RedisConfig).items()}
+_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(RedisConfig))

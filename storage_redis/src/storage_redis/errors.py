@@ -1,5 +1,9 @@
 """What a redis-py error means to us: retry it, refuse it, or report it as what it is.
 
+The classifiers (``is_retryable`` and its kin) tell the retry policy what to retry;
+:func:`translate` then turns what is left into a storage-core error, by the first row of
+one table that matches, in the manner of ``storage_local.sqlite_errors``.
+
 Order matters (see REDIS-NOTES): redis-py's authentication errors and its pool's
 "No connection available." are subclasses of its ``ConnectionError``, so they are
 recognised before anything that would retry a connection error.
@@ -8,13 +12,21 @@ recognised before anything that would retry a connection error.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from redis import exceptions as rx
 
-from storage_core.errors import ConnectionFailed
+from storage_core.backend import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    SerializationError,
+    StorageError,
+)
+from storage_redis.config import RedisConfig
 
 __all__ = [
+    "MessageContext",
     "OutcomeUnknown",
     "PoolExhausted",
     "is_auth_error",
@@ -23,6 +35,7 @@ __all__ = [
     "maybe_applied",
     "server_state",
     "tls_problem",
+    "translate",
 ]
 
 
@@ -157,3 +170,157 @@ def maybe_applied(exc: BaseException) -> bool:
     text = str(exc)
     before_send = " connecting to " in text or text.startswith(("Timeout connecting", "Error connecting"))
     return not (before_send or is_pool_exhausted(exc) or is_auth_error(exc))
+
+
+# -- translation: one table, first match wins ----------------------------------------------
+
+# Redis quotes the first arguments of a command it does not know, a value among them.
+_ARGS_QUOTED = ", with args beginning with:"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """What a message about one store may say (where it is, its limits) and the secrets it must not."""
+
+    server: str
+    retries: int
+    max_connections: int
+    pool_timeout: float
+    tls: bool
+    client_certificate: bool
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, config: RedisConfig, server: str) -> MessageContext:
+        return cls(
+            server=server,
+            retries=config.max_retries,
+            max_connections=config.max_connections,
+            pool_timeout=config.pool_timeout,
+            tls=config.scheme == "rediss",
+            client_certificate=config.ssl_certfile is not None,
+            secrets=config.secrets(),
+        )
+
+    def scrub(self, text: str) -> str:
+        """*text* without any secret, and without the arguments Redis echoes back (a value may be one)."""
+        text = text.split(_ARGS_QUOTED, 1)[0]
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+# A row matches when its test returns the extra fields its message needs (None: no match).
+_Test = Callable[[BaseException, MessageContext, str | None], Mapping[str, str] | None]
+_NONE: Mapping[str, str] = {}
+
+
+def _when(matches: Callable[[BaseException], bool]) -> _Test:
+    return lambda exc, context, key: _NONE if matches(exc) else None
+
+
+def _kind(kind: type[BaseException]) -> _Test:
+    return _when(lambda exc: isinstance(exc, kind))
+
+
+def _tls_file(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
+    return _NONE if isinstance(tls_problem(exc, tls=context.tls), FileNotFoundError) else None
+
+
+def _tls_handshake(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
+    return _NONE if tls_problem(exc, tls=context.tls) is not None else None
+
+
+def _state_persisted(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
+    state = server_state(exc) if is_retryable(exc, tls=context.tls) else None
+    return None if state is None else {"what": state[0], "advice": state[1]}
+
+
+def _unreachable(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
+    if not is_retryable(exc, tls=context.tls):
+        return None
+    hint = ""
+    if context.tls and not context.client_certificate and "EOF" in str(exc):
+        hint = "; over TLS, a server that requires client certificates hangs up like this: set ssl_certfile"
+    return {"hint": hint}
+
+
+def _wrong_type(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
+    wrong = isinstance(exc, rx.ResponseError) and str(exc).startswith("WRONGTYPE") and key is not None
+    return _NONE if wrong else None
+
+
+_RULES: tuple[tuple[_Test, type[StorageError], str], ...] = (
+    (
+        _when(is_auth_error),
+        AuthenticationFailed,
+        "Redis at {where} refused the credentials or permissions ({text}); check username and password in "
+        "storage.redis (or the url), and the ACL rules of that user; not retried",
+    ),
+    (
+        _when(is_pool_exhausted),
+        PoolExhausted,
+        "the connection pool for Redis at {where} is exhausted: all {max_connections} connections stayed busy "
+        "for pool_timeout={pool_timeout} s; raise max_connections or pool_timeout in storage.redis (the server "
+        "itself may be fine)",
+    ),
+    (
+        _tls_file,
+        ConnectionFailed,
+        "a TLS file for Redis at {where} could not be read ({text}); check the paths in ssl_ca_certs, "
+        "ssl_certfile and ssl_keyfile; not retried",
+    ),
+    (
+        _tls_handshake,
+        ConnectionFailed,
+        "the TLS handshake with Redis at {where} failed ({text}); check ssl_ca_certs (the CA that signed the "
+        "server's certificate), ssl_check_hostname, and ssl_certfile/ssl_keyfile (a server with "
+        "tls-auth-clients needs a client certificate); not retried",
+    ),
+    (
+        _state_persisted,
+        ConnectionFailed,
+        "Redis at {where} answered, but it {what} through {retries} retries ({text}); {advice}",
+    ),
+    (
+        _unreachable,
+        ConnectionFailed,
+        "Redis at {where} could not be reached after {retries} retries ({type}: {text}); check that the server "
+        "runs and is reachable, or raise max_retries/retry_delay_ms (or socket_timeout) in storage.redis{hint}",
+    ),
+    (
+        _wrong_type,
+        SerializationError,
+        "the value stored at key {key!r} is not a Redis string, so not JSON written through storage-core; "
+        "delete it or use another key",
+    ),
+    (
+        _kind(rx.OutOfMemoryError),
+        StorageError,
+        "Redis at {where} is out of memory and refused the write ({text}); raise its maxmemory, let it evict "
+        "(maxmemory-policy), or delete keys",
+    ),
+    (_kind(rx.ResponseError), StorageError, "Redis at {where} refused the command: {text}"),
+    (_kind(rx.RedisError), StorageError, "Redis at {where} failed: {type}: {text}"),
+)
+
+
+def translate(exc: Exception, context: MessageContext, key: str | None = None) -> Exception:
+    """The storage-core error for *exc*, met on the store *context* describes; *exc* itself if not redis-py's.
+
+    Called once the retry policy has given up, so a retryable error means the retries ran out.
+    """
+    for test, kind, message in _RULES:
+        extra = test(exc, context, key)
+        if extra is not None:
+            fields = {
+                "where": context.server,
+                "text": context.scrub(str(exc)),
+                "type": type(exc).__name__,
+                "key": key,
+                "retries": context.retries,
+                "max_connections": context.max_connections,
+                "pool_timeout": context.pool_timeout,
+            }
+            return kind(message.format(**fields, **extra))
+    return exc

@@ -25,13 +25,12 @@ Redis's own documentation warns that ``WAIT`` does not make Redis strongly consi
 a failover can still lose an acknowledged write that no surviving replica has. Reads go
 to the primary at every level.
 
-Every operation runs under storage-core's :class:`~storage_core.retry.RetryPolicy`;
+Every operation runs under storage-core's :class:`~storage_core.backend.RetryPolicy`;
 redis-py's own retries are off (see :meth:`RedisConfig.connection_kwargs`).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import time
@@ -39,86 +38,35 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any, ClassVar, Self, TypeVar
 
-from redis import exceptions as rx
-
-from storage_core.consistency import Consistency
-from storage_core.errors import (
-    AuthenticationFailed,
+from storage_core.backend import (
     ConfigError,
-    ConnectionFailed,
-    ConsistencyError,
-    SerializationError,
+    Consistency,
+    ExponentialBackoff,
+    RetryPolicy,
+    Storage,
     StorageError,
+    parse_options,
 )
-from storage_core.options import parse_options
-from storage_core.retry import ExponentialBackoff, RetryPolicy
-from storage_core.storage import Storage
 from storage_redis.config import SCHEMES, SECTION, RedisConfig
-from storage_redis.errors import (
-    OutcomeUnknown,
-    PoolExhausted,
-    is_auth_error,
-    is_pool_exhausted,
-    is_retryable,
-    maybe_applied,
-    server_state,
-    tls_problem,
-)
+from storage_redis.confirm import Confirmation, LostReply
+from storage_redis.errors import MessageContext, is_retryable, translate
 from storage_redis.scripts import CAS, SCRIPTS, SET_MANY_PX, Script
-from storage_redis.topology import Client, Connection, ConnectionSource, connection_source
+from storage_redis.topology import Client, ConnectionSource, connection_source
 
 __all__ = ["RedisStorage"]
 
 log = logging.getLogger("storage_redis")
 
 T = TypeVar("T")
-_STRONG = Consistency.STRONG
 # Keys per MGET: bounds one reply's size; more keys go as several MGETs in one pipeline.
 _MGET_CHUNK = 10_000
 # SCAN's MATCH with these escaped matches the prefix literally, so no key needs checking again.
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
-# Redis quotes the first arguments of a command it does not know, a value among them.
-_ARGS_QUOTED = ", with args beginning with:"
 
 
 def _ttl_ms(ttl: float) -> int:
     # Rounded up, so a key never expires before its ttl; round() first drops float noise.
     return max(1, math.ceil(round(ttl * 1000, 6)))
-
-
-def _run(execute: Callable[..., Any], args: Sequence[Any], script: Script | None) -> Any:
-    """``execute(*args)``, loading *script* first if the server has forgotten it (restarted, flushed)."""
-    if script is None:
-        return execute(*args)
-    try:
-        return execute(*args)
-    except rx.NoScriptError:
-        execute("SCRIPT", "LOAD", script.source)
-        return execute(*args)
-
-
-def _on(connection: Connection) -> Callable[..., Any]:
-    """Run a command on this very connection: send it, read its reply."""
-
-    def execute(*args: Any) -> Any:
-        connection.send_command(*args)
-        return connection.read_response()
-
-    return execute
-
-
-def _confirmation(connection: Connection) -> Any:
-    """The reply to the WAIT sent on *connection*, or the error in its place.
-
-    Returned, not raised: the write before the WAIT is applied either way, so it must be
-    reported as unconfirmed, never retried.
-    """
-    try:
-        return connection.read_response()
-    except Exception as exc:
-        if not isinstance(exc, rx.ResponseError):
-            connection.disconnect()  # a reply may be half read: this socket must not be reused
-        return exc
 
 
 class RedisStorage(Storage):
@@ -139,22 +87,15 @@ class RedisStorage(Storage):
         self._config = config
         self._source: ConnectionSource = connection_source(config)
         self._where = self._source.describe()
-        self._secrets = config.secrets()
-        self._tls = config.scheme == "rediss"
+        self._messages = MessageContext.of(config, self._where)
         self._policy = RetryPolicy(
             retries=config.max_retries,
             backoff=ExponentialBackoff(base=config.retry_delay_ms / 1000, cap=config.retry_max_delay_ms / 1000),
-            retryable=functools.partial(is_retryable, tls=self._tls),
+            retryable=self._retryable,
             sleep=sleep,
             on_retry=self._log_retry,
         )
-        self._wait: tuple[Any, ...] = ()
-        if config.wait_aof:
-            self._wait = ("WAITAOF", 1, config.wait_replicas, config.wait_timeout_ms)
-        elif config.wait_replicas:
-            self._wait = ("WAIT", config.wait_replicas, config.wait_timeout_ms)
-        # Whether a STRONG write waits at all; an EVENTUAL one never does.
-        self._strong_waits = bool(self._wait)
+        self._confirmation = Confirmation.of(config)
         # None while closed: an operation that finds another client (or none) was cut off by close().
         self._client: Client | None = None
         self._checked = False
@@ -205,10 +146,15 @@ class RedisStorage(Storage):
         except StorageError:
             raise
         except Exception as exc:
-            error = self._translate(exc, key)
+            if self._retryable(exc):
+                log.error("Redis connection failed after %d retries", self._config.max_retries)
+            error = translate(exc, self._messages, key)
             if error is exc:
                 raise
             raise error from exc
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return is_retryable(exc, tls=self._messages.tls)
 
     def _abandoned(self, failures: int) -> StorageError:
         after = f" after {failures} failed attempt(s)" if failures else ""
@@ -217,87 +163,12 @@ class RedisStorage(Storage):
             "abandoned (a write may or may not have been applied): initialize() the store again and retry"
         )
 
-    def _translate(self, exc: Exception, key: str | None) -> Exception:
-        where, text = self._where, self._scrub(str(exc))
-        if is_auth_error(exc):
-            return AuthenticationFailed(
-                f"Redis at {where} refused the credentials or permissions ({text}); check username and "
-                "password in storage.redis (or the url), and the ACL rules of that user; not retried"
-            )
-        if is_pool_exhausted(exc):
-            return PoolExhausted(
-                f"the connection pool for Redis at {where} is exhausted: all {self._config.max_connections} "
-                f"connections stayed busy for pool_timeout={self._config.pool_timeout} s; raise "
-                "max_connections or pool_timeout in storage.redis (the server itself may be fine)"
-            )
-        problem = tls_problem(exc, tls=self._tls)
-        if problem is not None:
-            return self._tls_failed(problem, text)
-        if is_retryable(exc, tls=self._tls):
-            return self._exhausted(exc, text)
-        if isinstance(exc, rx.RedisError):
-            return self._refused(exc, text, key)
-        return exc
-
-    def _tls_failed(self, problem: BaseException, text: str) -> ConnectionFailed:
-        if isinstance(problem, FileNotFoundError):
-            return ConnectionFailed(
-                f"a TLS file for Redis at {self._where} could not be read ({text}); check the paths in "
-                "ssl_ca_certs, ssl_certfile and ssl_keyfile; not retried"
-            )
-        return ConnectionFailed(
-            f"the TLS handshake with Redis at {self._where} failed ({text}); check ssl_ca_certs (the CA that "
-            "signed the server's certificate), ssl_check_hostname, and ssl_certfile/ssl_keyfile (a server "
-            "with tls-auth-clients needs a client certificate); not retried"
-        )
-
-    def _exhausted(self, exc: Exception, text: str) -> ConnectionFailed:
-        """The retries ran out: say whether the server was silent or answered with a state."""
-        retries = self._config.max_retries
-        log.error("Redis connection failed after %d retries", retries)
-        state = server_state(exc)
-        if state is not None:
-            what, advice = state
-            return ConnectionFailed(
-                f"Redis at {self._where} answered, but it {what} through {retries} retries ({text}); {advice}"
-            )
-        hint = ""
-        if self._tls and self._config.ssl_certfile is None and "EOF" in text:
-            hint = "; over TLS, a server that requires client certificates hangs up like this: set ssl_certfile"
-        return ConnectionFailed(
-            f"Redis at {self._where} could not be reached after {retries} retries ({type(exc).__name__}: {text}); "
-            "check that the server runs and is reachable, or raise max_retries/retry_delay_ms "
-            f"(or socket_timeout) in storage.redis{hint}"
-        )
-
-    def _refused(self, exc: rx.RedisError, text: str, key: str | None) -> StorageError:
-        """The server (or the client library) gave an error that a retry would only repeat."""
-        if not isinstance(exc, rx.ResponseError):
-            return StorageError(f"Redis at {self._where} failed: {type(exc).__name__}: {text}")
-        if text.startswith("WRONGTYPE") and key is not None:
-            return SerializationError(
-                f"the value stored at key {key!r} is not a Redis string, so not JSON written through "
-                "storage-core; delete it or use another key"
-            )
-        if isinstance(exc, rx.OutOfMemoryError):
-            return StorageError(
-                f"Redis at {self._where} is out of memory and refused the write ({text}); raise its "
-                "maxmemory, let it evict (maxmemory-policy), or delete keys"
-            )
-        return StorageError(f"Redis at {self._where} refused the command: {text}")
-
-    def _scrub(self, text: str) -> str:
-        text = text.split(_ARGS_QUOTED, 1)[0]
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
     def _log_retry(self, exc: BaseException, failures: int, delay: float) -> None:
         log.warning(
             "Redis operation on %s failed (%s: %s); retry %d of %d in %.3f s",
             self._where,
             type(exc).__name__,
-            self._scrub(str(exc)),
+            self._messages.scrub(str(exc)),
             failures,
             self._config.max_retries,
             delay,
@@ -370,72 +241,14 @@ class RedisStorage(Storage):
         At STRONG with ``wait_replicas``/``wait_aof``, confirm it with WAIT/WAITAOF when it
         wrote something (*key* None: a batch; *conditional*: it may write nothing).
         """
-        wait = self._strong_waits and consistency is _STRONG
-        result, acks = self._call(lambda client: self._write_once(client, args, wait, script, conditional), key)
-        if acks is not None:
-            self._confirm(acks, key)
-        return result
-
-    def _write_once(
-        self, client: Client, args: Sequence[Any], wait: bool, script: Script | None, conditional: bool
-    ) -> tuple[Any, Any]:
-        """One attempt: the write's reply, and the reply of the WAIT that followed it (None if none did).
-
-        WAIT covers the writes of its own connection only (and blocks only outside MULTI),
-        so with *wait* one pooled connection is held for both. A write that always writes
-        when it succeeds (SET, MSET) goes with its WAIT in one round trip; a *conditional*
-        one, or a script that may meet NOSCRIPT, is sent first, and WAIT follows only if it
-        changed something: a lost race waits for nothing.
-        """
-        if not wait:
-            return _run(client.execute_command, args, script), None
-        pool = client.connection_pool
-        connection = pool.get_connection()
-        try:
-            if script is None and not conditional:
-                connection.send_packed_command(connection.pack_commands([args, self._wait]))
-                try:
-                    result = connection.read_response()
-                except rx.ResponseError:
-                    _confirmation(connection)  # read past the WAIT's reply, to keep the connection in step
-                    raise
-                return result, _confirmation(connection)
-            result = _run(_on(connection), args, script)
-            if not result:
-                return result, None
-            connection.send_command(*self._wait)
-            return result, _confirmation(connection)
-        except rx.ResponseError:
-            raise  # a whole reply was read: the connection is in step
-        except BaseException:
-            connection.disconnect()  # a reply may be half read: this socket must not be reused
-            raise
-        finally:
-            pool.release(connection)
-
-    def _confirm(self, acks: Any, key: str | None) -> None:
-        """Raise ConsistencyError when WAIT/WAITAOF failed or counted fewer acknowledgements than asked."""
-        config = self._config
-        what = f"the write to key {key!r}" if key is not None else "the batch write"
-        applied = f"{what} is applied on the primary ({self._where}) and will not be rolled back, but"
-        if isinstance(acks, Exception):
-            raise ConsistencyError(
-                f"{applied} not confirmed: {self._wait[0]} failed ({type(acks).__name__}: {self._scrub(str(acks))}); "
-                "check the replicas (INFO replication) and, with wait_aof, that the server still runs with "
-                "appendonly yes (INFO persistence)"
-            ) from acks
-        local, replicas = acks if config.wait_aof else (1, acks)
-        missing = []
-        if local < 1:
-            missing.append("the primary did not confirm its AOF fsync")
-        if replicas < config.wait_replicas:
-            missing.append(f"only {replicas} of {config.wait_replicas} replicas acknowledged it")
-        if not missing:
-            return
-        raise ConsistencyError(
-            f"{applied} {' and '.join(missing)} within {config.wait_timeout_ms} ms; check the replicas "
-            "(INFO replication) and the server's disk, or lower wait_replicas/raise wait_timeout_ms"
+        confirmation = self._confirmation
+        wait = confirmation.needed(consistency)
+        result, acks = self._call(
+            lambda client: confirmation.send(client, args, wait=wait, script=script, conditional=conditional), key
         )
+        if acks is not None:
+            confirmation.check(acks, key, self._messages)
+        return result
 
     def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
         args: tuple[Any, ...] = ("SET", key, data) if ttl is None else ("SET", key, data, "PX", _ttl_ms(ttl))
@@ -444,36 +257,27 @@ class RedisStorage(Storage):
     def _write_if(
         self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
     ) -> bool:
-        wait = self._strong_waits and consistency is _STRONG
+        confirmation = self._confirmation
+        wait = confirmation.needed(consistency)
         mode, version = ("absent", "") if expected is None else ("version", expected)
         px = "" if ttl is None else _ttl_ms(ttl)
-        lost_reply = False
+        lost = LostReply()
 
         def attempt(client: Client) -> tuple[Any, Any]:
-            nonlocal lost_reply
-            args = ("EVALSHA", CAS.sha, 1, key, data, mode, version, px, "1" if lost_reply else "0")
+            args = ("EVALSHA", CAS.sha, 1, key, data, mode, version, px, lost.flag)
             try:
-                return self._write_once(client, args, wait, CAS, conditional=True)
+                return confirmation.send(client, args, wait=wait, script=CAS, conditional=True)
             except Exception as exc:
-                # The earlier attempt may have been applied with its reply lost: then the retry
-                # must count finding our own bytes as success, not as a conflict.
-                lost_reply = lost_reply or maybe_applied(exc)
+                lost.note(exc)
                 raise
 
         result, acks = self._call(attempt, key)
         if not result:
-            if lost_reply:
-                # Neither the expected version nor our bytes: our write was never applied, or
-                # was applied and then overwritten. A False here would make update() run fn
-                # again, maybe applying it twice.
-                raise OutcomeUnknown(
-                    f"the connection to Redis at {self._where} broke after the conditional write to key {key!r} "
-                    "was sent, and the key has changed since: the write may or may not have been applied; "
-                    "read the key before retrying"
-                )
+            if lost.possible:
+                raise lost.unknown(key, self._messages)
             return False
         if acks is not None:
-            self._confirm(acks, key)
+            confirmation.check(acks, key, self._messages)
         return True
 
     def _delete(self, key: str, consistency: Consistency) -> bool:
