@@ -17,9 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from redis.backoff import NoBackoff
 from redis.connection import parse_url as _untyped_parse_url
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from storage_core.backend import ConfigError, Secret, check_fields, redact_url, seal_secret_fields, secret
+from storage_redis.tls import HandshakeRecord, TLSConnection
 
 __all__ = ["SCHEMES", "RedisConfig"]
 
@@ -246,11 +248,16 @@ class RedisConfig:
             client_name=self.client_name,
             # One explicit zero-retry policy: the pool's connections never retry on their own.
             retry=Retry(NoBackoff(), 0),
+            # Off: on servers without CLIENT MAINT_NOTIFICATIONS (all of Redis < 8) redis-py's
+            # "auto" sends it on every new connection and logs the refusal into --debug output.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         if self.scheme != "unix":
             kwargs["socket_keepalive"] = True
         if self.scheme == "rediss":
             kwargs.update(
+                connection_class=TLSConnection,  # says when the server did not answer the handshake
+                handshakes=HandshakeRecord(),  # one per pool: the connections of one server share it
                 ssl_ca_certs=self.ssl_ca_certs,
                 ssl_certfile=self.ssl_certfile,
                 ssl_keyfile=self.ssl_keyfile,
