@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-editable test-installed dev lint bench clean
 
 $(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
@@ -17,16 +17,31 @@ run: $(BIN)/pip
 	$(BIN)/storage backends
 	$(BIN)/storage doctor
 
-# The whole suite (unit, conformance, integration against real SQLite files and private
-# redis-server processes), then the coverage floor for each distribution.
-test: $(BIN)/pip
-	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev
+# The whole suite twice: on the editable checkout with the coverage floor for each
+# distribution, then on the sdists and wheels users install (built into a temporary dir,
+# installed in a fresh venv outside the checkout, run from elsewhere: .ci/test-installed).
+test: test-editable test-installed
+
+# Unit, conformance and integration tests (real SQLite files, private redis-server
+# processes) on the editable install, with coverage.
+test-editable: dev
+	$(BIN)/pip install --quiet -e './storage_redis[hiredis]' --group dev
 	$(BIN)/coverage erase
 	$(BIN)/pytest --cov --cov-report=
 	# Child processes (process contention, crash tests) may finish writing after pytest-cov combined.
 	-$(BIN)/coverage combine --append --quiet
 	$(BIN)/coverage report --include='storage_core/*,storage_local/*' --fail-under=95
 	$(BIN)/coverage report --include='storage_redis/*' --fail-under=95
+
+test-installed: dev
+	$(BIN)/pip install --quiet --group dev
+	BUILDER=$(BIN)/python PYTHON=$(PYTHON) .ci/test-installed
+
+# A working checkout: both distributions editable (storage-redis is on no index, so
+# `pip install -e '.[redis]'` cannot find it; a release installs with `pip install 'storage-core[redis]'`).
+dev: $(BIN)/pip
+	$(BIN)/pip install --quiet -e . -e ./storage_redis
+	if [ -f examples/storage-memory/pyproject.toml ]; then $(BIN)/pip install --quiet -e ./examples/storage-memory; fi
 
 lint: $(BIN)/pip
 	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev

@@ -18,20 +18,17 @@ from typing import TYPE_CHECKING, Any
 from storage_core.consistency import Consistency
 from storage_core.errors import ConfigError
 from storage_core.redact import seal
-from storage_core.registry import INSTALL_HINTS, get_registry
+from storage_core.registry import get_registry
 from storage_core.storage import check_namespace
 from storage_core.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import yaml
 
-    from storage_core.storage import Storage
-
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "Section",
     "StorageConfig",
-    "build_backend",
     "expand_env",
     "load_config",
     "take_read_only",
@@ -121,20 +118,6 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | None = None
         return _validate(document, origin, base_dir)
     except ConfigError as exc:
         raise exc.with_source(origin) from None
-
-
-def build_backend(config: StorageConfig) -> Storage:
-    """The selected backend, built from its section with no I/O: what ``doctor`` checks a config with.
-
-    Raises:
-        BackendNotFound: the backend is not installed.
-        ConfigError: the backend's section is wrong, naming the file and the field.
-    """
-    cls = get_registry().get(config.backend).cls
-    try:
-        return cls.from_options(config.options_for(config.backend))
-    except ConfigError as exc:
-        raise exc.with_source(config.source) from None
 
 
 def take_read_only(url: str) -> tuple[str, bool]:
@@ -247,7 +230,7 @@ def _validate(document: Any, origin: str, base_dir: str | None) -> StorageConfig
         raise ConfigError(f"expected a short name such as 'fleet-a': {exc}", field="storage.namespace") from None
     read_only = _as_bool(core.get("read_only", False), "storage.read_only")
 
-    known = set(get_registry().backends) | set(INSTALL_HINTS) | {backend}
+    known = get_registry().known_names() | {backend}
     sections: dict[str, Mapping[str, Any]] = {}
     for name, options in section.items():
         if name in _CORE_FIELDS:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from storage_core import Storage, hookimpl
-from storage_local.backend import LocalStorage
+from storage_core import hookimpl
 
 
 @hookimpl
-def storage_register_backends(register: Callable[[type[Storage]], None]) -> None:
-    """Provide the ``local`` backend."""
-    register(LocalStorage)
+def storage_register_backends(register: Callable[..., None]) -> None:
+    """Provide the ``local`` backend, by reference: SQLite is imported only when it is used."""
+    register("local", "storage_local.backend:LocalStorage", url_schemes=("local",))

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import sysconfig
 from pathlib import Path
 
 import pytest
+
+INSTALLED_ENV = "STORAGE_TEST_INSTALLED"
+"""Set to 1 by .ci/test-installed: the run must import our packages from site-packages."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse an installed run that would test the source tree instead of the wheels."""
+    if os.environ.get(INSTALLED_ENV) != "1":
+        return
+    import storage_core
+    import storage_local
+    import storage_redis
+
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()
+    for module in (storage_core, storage_local, storage_redis):
+        where = Path(str(module.__file__)).resolve()
+        if not where.is_relative_to(site):
+            raise pytest.UsageError(
+                f"{INSTALLED_ENV}=1, but {module.__name__} is imported from {where}, not from {site}: "
+                "run from a directory where the source tree is not importable, with the wheels installed"
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from storage_core import load_config, open_storage
-from storage_core.config import StorageConfig, build_backend
+from storage_core.config import StorageConfig
+from storage_core.factory import build_backend
 from storage_core.redact import Secret, is_secret_name, seal
+from storage_core.registry import get_registry
 
 PASSWORD = "S3cr3t-pw-1f2e"
 IN_URL = "Ur1-pw-7c6d"
@@ -69,7 +71,9 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StorageConfig:
             mirror: memo://u:{IN_URL}@h/x
         """
     path.write_text(textwrap.dedent(text), encoding="utf-8")
-    monkeypatch.setattr("storage_core.config.INSTALL_HINTS", {"redis": "x", "memo": "y"})
+    registry = get_registry()
+    known = registry.known_names()
+    monkeypatch.setattr(type(registry), "known_names", lambda self: known | {"memo"})  # a plugin's section
     return load_config(path)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from storage_core import ConfigError, Storage, available_backends, load_config, open_storage
-from storage_core.config import build_backend
+from storage_core import ConfigError, available_backends, load_config, open_storage
+from storage_core.factory import build_backend
 from storage_local import LocalConfig, LocalStorage, default_path
 from storage_local.plugin import storage_register_backends
 
@@ -176,10 +176,10 @@ def test_registered_through_the_entry_point() -> None:
     assert info.url_schemes == ("local",)
 
 
-def test_plugin_hook_registers_the_class() -> None:
-    found: list[type[Storage]] = []
-    storage_register_backends(register=found.append)
-    assert found == [LocalStorage]
+def test_plugin_hook_registers_the_class_by_reference() -> None:
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    storage_register_backends(register=lambda *args, **kwargs: calls.append((args, kwargs)))
+    assert calls == [(("local", "storage_local.backend:LocalStorage"), {"url_schemes": LocalStorage.url_schemes})]
 
 
 def test_open_storage_by_url_and_by_config(tmp_path: Path) -> None:

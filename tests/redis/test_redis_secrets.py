@@ -12,7 +12,7 @@ import pytest
 from conftest import OpenRedis, ServerFactory, Sleeps
 
 from storage_core import AuthenticationFailed, ConfigError, ConnectionFailed, load_config, open_storage
-from storage_core.config import build_backend
+from storage_core.factory import build_backend
 from storage_redis import RedisConfig, RedisStorage
 
 SECRET = "pa55-Hunter2-9f3a"

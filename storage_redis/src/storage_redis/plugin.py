@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from storage_core import Storage, hookimpl
-from storage_redis.storage import RedisStorage
+from storage_core import hookimpl
 
 
 @hookimpl
-def storage_register_backends(register: Callable[[type[Storage]], None]) -> None:
-    """Register :class:`RedisStorage` under the name ``redis``."""
-    register(RedisStorage)
+def storage_register_backends(register: Callable[..., None]) -> None:
+    """Register :class:`RedisStorage` by reference, so a store of another backend never imports redis-py."""
+    register("redis", "storage_redis.storage:RedisStorage", url_schemes=("redis", "rediss", "unix"))
