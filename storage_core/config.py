@@ -150,7 +150,7 @@ def _read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         # No "-c" hint here: only the command line has that flag, and it adds it.
         raise ConfigError(
-            "config file not found; check the path, or pass None to use ./agent.yaml or the embedded default",
+            "config file not found; check the path, or give no config to use ./agent.yaml or the embedded default",
             source=str(path),
         ) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from storage_core.cli import backends, delete, doctor, get, keys, put
+from storage_core.cli import backends, delete, doctor, get, keys, put, ttl
 from storage_core.cli._args import Handler, add_common_options
 from storage_core.cli._errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, report
 from storage_core.cli._output import PROG, discard_stdout, logging_to_stderr
@@ -27,13 +27,15 @@ from storage_core.config import DEFAULT_CONFIG_FILE
 __all__ = ["CONFIG_ENV", "main"]
 
 # In the order `storage --help` lists them.
-_COMMANDS = (backends, doctor, get, put, delete, keys)
+_COMMANDS = (backends, doctor, get, put, delete, keys, ttl)
 
 _EPILOG = f"""\
 config:
   -c/--config takes an agent.yaml file or a URL (local:///abs/path/state.db,
   redis://[user:pass@]host:port/db, ...). Without it: ${CONFIG_ENV} if set, else
   ./{DEFAULT_CONFIG_FILE} if present, else the embedded default (a local SQLite file).
+  get, keys and ttl open the store read-only: they create nothing, and a missing
+  local file is "no store at PATH".
 
 output:
   stdout carries only data, so it can be piped; messages go to stderr.
@@ -41,7 +43,7 @@ output:
 exit status:
   0    success
   1    failure: a config, connection or data error, or the key was not found
-       (get; delete without --missing-ok)
+       (get, ttl; delete without --missing-ok), or put --if-version found it changed
   2    usage error: bad arguments
   130  interrupted (Ctrl-C)
   141  stdout was closed early, e.g. piped into head
