@@ -24,12 +24,17 @@ WRITES: dict[str, Callable[[Storage, str], Any]] = {
 
 
 class ReadOnlyContract(ContractBase):
-    """The same store reopened with ``configure(read_only=True)``."""
+    """A second store on the same backing store, reopened with ``configure(read_only=True)``.
+
+    The writer stays open meanwhile, so a backend whose data lives only while a store is
+    open (``persistent = False``) is checked too.
+    """
 
     def _reopen_read_only(self, make_store: MakeStore) -> tuple[Storage, str]:
-        store = make_store()
-        store.write("kept", "original")
-        version = store.read_entry("kept").version
+        writer = make_store()
+        writer.write("kept", "original")
+        version = writer.read_entry("kept").version
+        store = make_store(writer.namespace)
         store.close()
         store.configure(read_only=True)
         store.initialize()
