@@ -3,15 +3,18 @@
 from storage_core.capabilities import Capability
 from storage_core.config import StorageConfig, load_config
 from storage_core.consistency import Consistency
+from storage_core.coordination import Change, Lease
 from storage_core.errors import (
     AuthenticationFailed,
     BackendNotFound,
     ConfigError,
     ConnectionFailed,
     ConsistencyError,
+    CursorExpired,
     InvalidArgument,
     InvalidKey,
     KeyNotFound,
+    LeaseLost,
     NotSupported,
     PluginError,
     ReadOnly,
@@ -29,14 +32,18 @@ __all__ = [
     "BackendInfo",
     "BackendNotFound",
     "Capability",
+    "Change",
     "ConfigError",
     "ConnectionFailed",
     "Consistency",
     "ConsistencyError",
+    "CursorExpired",
     "Entry",
     "InvalidArgument",
     "InvalidKey",
     "KeyNotFound",
+    "Lease",
+    "LeaseLost",
     "NotSupported",
     "PluginError",
     "ReadOnly",

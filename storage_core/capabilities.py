@@ -21,3 +21,12 @@ class Capability(StrEnum):
 
     READ_TTL = "read_ttl"
     """``ttl`` and ``read_many_with_ttl`` report a key's remaining expiry (export and migrate need it)."""
+
+    LEASES = "leases"
+    """``acquire_lease``/``renew_lease``/``release_lease``, and ``fence=`` on writes."""
+
+    TRANSACTIONS = "transactions"
+    """``transaction()``: expected versions checked and writes applied in one atomic step."""
+
+    CHANGE_FEED = "change_feed"
+    """``watch()``: every put and delete in commit order, resumable from a cursor."""

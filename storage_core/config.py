@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storage_core.consistency import Consistency
+from storage_core.coordination import DEFAULT_CHANGE_RETENTION
 from storage_core.errors import ConfigError
 from storage_core.redact import seal
 from storage_core.registry import get_registry
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_FILE = "agent.yaml"
-_CORE_FIELDS = ("backend", "consistency", "namespace", "read_only")
+_CORE_FIELDS = ("backend", "consistency", "namespace", "change_feed", "change_retention", "read_only")
 # A "${" that no alternative before the last one takes is unclosed or names no variable.
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 _BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -77,6 +78,8 @@ class StorageConfig:
     backend: str = "local"
     consistency: Consistency = Consistency.STRONG
     namespace: str = ""
+    change_feed: bool = False  # record every write for watch() (coordination, issue 8)
+    change_retention: int = DEFAULT_CHANGE_RETENTION  # changes the feed keeps
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=Section)
     source: str = "<defaults>"
     read_only: bool = False
@@ -230,6 +233,8 @@ def _validate(document: Any, origin: str, base_dir: str | None) -> StorageConfig
         raise ConfigError(f"expected a short name such as 'fleet-a': {exc}", field="storage.namespace") from None
     read_only = _as_bool(core.get("read_only", False), "storage.read_only")
 
+    change_feed, change_retention = _change_feed_fields(core)
+
     known = get_registry().known_names() | {backend}
     sections: dict[str, Mapping[str, Any]] = {}
     for name, options in section.items():
@@ -247,7 +252,16 @@ def _validate(document: Any, origin: str, base_dir: str | None) -> StorageConfig
         # section whose ${REDIS_PASSWORD} is unset on hosts that run the local backend.
         selected = expand_env(options, f"storage.{name}") if name == backend else options
         sections[name] = Section(seal(dict(selected or {})), base_dir)
-    return StorageConfig(backend, consistency, namespace, Section(sections, base_dir), origin, read_only)
+    return StorageConfig(
+        backend=backend,
+        consistency=consistency,
+        namespace=namespace,
+        change_feed=change_feed,
+        change_retention=change_retention,
+        sections=Section(sections, base_dir),
+        source=origin,
+        read_only=read_only,
+    )
 
 
 def _as_bool(value: Any, where: str) -> bool:
@@ -257,6 +271,19 @@ def _as_bool(value: Any, where: str) -> bool:
     if word in _BOOL_WORDS:
         return _BOOL_WORDS[word]
     raise ConfigError(f"expected true or false, got {value!r:.60}", field=where)
+
+
+def _change_feed_fields(core: Mapping[str, Any]) -> tuple[bool, int]:
+    """``change_feed`` (a bool) and ``change_retention`` (how many changes the feed keeps)."""
+    change_feed = core.get("change_feed", False)
+    if type(change_feed) is not bool:
+        raise ConfigError(f"expected true or false, got {change_feed!r}", field="storage.change_feed")
+    retention = core.get("change_retention", DEFAULT_CHANGE_RETENTION)
+    if type(retention) is not int or retention < 1:
+        raise ConfigError(
+            f"expected a whole number of changes to keep (>= 1), got {retention!r}", field="storage.change_retention"
+        )
+    return change_feed, retention
 
 
 def expand_env(value: Any, where: str) -> Any:

@@ -81,3 +81,11 @@ class ReadOnly(StorageError):
 
 class NotSupported(StorageError):
     """The backend lacks an optional capability the call needs (see ``Storage.capabilities``)."""
+
+
+class LeaseLost(StorageError):
+    """The lease is no longer current (expired, released or taken over): nothing was written."""
+
+
+class CursorExpired(StorageError):
+    """A change-feed cursor is older than the retained history, so changes after it are gone."""

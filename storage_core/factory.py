@@ -72,6 +72,8 @@ def open_storage(
     store.configure(
         namespace=config.namespace if namespace is None else namespace,
         consistency=config.consistency if consistency is None else consistency,
+        change_feed=config.change_feed or None,
+        change_retention=config.change_retention,
         read_only=config.read_only if read_only is None else read_only,
     )
     store.initialize()

@@ -296,6 +296,10 @@ class Registry:
         for source, plugin in self._register_plugins(manager):
             try:
                 declared = _call_backend_hook(manager, source, plugin)
+                # A plugin's contributions are collected per hook, then judged together here: one
+                # that provides nothing at all is the error (a further hook adds its own list).
+                if not declared:
+                    raise source.error(*_why_nothing_registered(manager, plugin))
                 self._claim(declared, source, schemes)
             except PluginError as exc:
                 self._record_broken(source, exc)
@@ -425,8 +429,6 @@ def _call_backend_hook(manager: pluggy.PluginManager, source: _Source, plugin: o
             f"failed in its {_BACKEND_HOOK} hook ({type(exc).__name__}: {exc})",
             "fix the hook (the traceback is on this error's __cause__)",
         ) from exc
-    if not collector.backends:
-        raise source.error(*_why_nothing_registered(manager, plugin))
     return collector.backends
 
 

@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Self, TypeVar
 from storage_core.capabilities import Capability
 from storage_core.codec import decode, decode_found, encode
 from storage_core.consistency import Consistency
+from storage_core.coordination import DEFAULT_CHANGE_RETENTION, Coordination, Lease
 from storage_core.errors import (
     InvalidArgument,
     InvalidKey,
@@ -41,7 +42,16 @@ from storage_core.errors import (
 )
 from storage_core.versions import content_version
 
-__all__ = ["MAX_KEY_BYTES", "MAX_NAMESPACE", "Entry", "Storage", "check_key", "check_namespace", "check_ttl"]
+__all__ = [
+    "MAX_KEY_BYTES",
+    "MAX_NAMESPACE",
+    "Entry",
+    "Storage",
+    "check_key",
+    "check_namespace",
+    "check_prefix",
+    "check_ttl",
+]
 
 MAX_KEY_BYTES = 1024
 MAX_NAMESPACE = 256
@@ -105,6 +115,15 @@ def check_namespace(namespace: object) -> str:
     return namespace
 
 
+def check_prefix(prefix: object) -> str:
+    """Return *prefix* if it can start a key (any str, "" included), else raise ``InvalidKey``."""
+    if type(prefix) is not str:
+        raise InvalidKey(f"prefix must be a str, got {type(prefix).__name__}")
+    if not prefix.isascii():
+        _utf8_size(prefix, "prefix", InvalidKey)
+    return prefix
+
+
 def check_ttl(ttl: object) -> float | None:
     """Return *ttl* as seconds (or None), refusing what cannot be an expiry.
 
@@ -121,7 +140,14 @@ def check_ttl(ttl: object) -> float | None:
     return float(ttl)  # type: ignore[arg-type]
 
 
-class Storage(ABC):
+def _changed_since(key: str, version: str | None) -> VersionConflict:
+    return VersionConflict(
+        f"key {key!r} changed (or was deleted) since version {(version or '')[:12]}: "
+        "read_entry() it again and retry, or use update()"
+    )
+
+
+class Storage(Coordination, ABC):
     """A key-value store of JSON values, safe to share between threads.
 
     Construct with no I/O, then ``initialize()`` (``open_storage`` does both), and
@@ -141,6 +167,8 @@ class Storage(ABC):
         self._open = False
         self._closed = False
         self._lifecycle = threading.Lock()
+        self._change_feed = False
+        self._change_retention = DEFAULT_CHANGE_RETENTION
         self._read_only = False
 
     # -- construction -------------------------------------------------------------------
@@ -164,15 +192,34 @@ class Storage(ABC):
         *,
         namespace: str | None = None,
         consistency: Consistency | str | None = None,
+        change_feed: bool | None = None,
+        change_retention: int | None = None,
         read_only: bool | None = None,
     ) -> Self:
-        """Set the key namespace, the default write consistency and read-only mode, before ``initialize()``."""
+        """Set the namespace, default write consistency, change feed and read-only mode, before ``initialize()``.
+
+        *change_feed* records every write for ``watch()`` (it costs every write, so it is
+        off unless asked for); *change_retention* is how many changes the store keeps.
+        *read_only* refuses every write with ``ReadOnly``, and a backend then creates nothing.
+        """
         if self._open:
             raise StorageError(f"configure() {self!r} before initialize(), not while it is open")
         if namespace is not None:
             self._prefix = f"{check_namespace(namespace)}:" if namespace else ""
         if consistency is not None:
             self._default_consistency = Consistency.parse(consistency)
+        if change_feed is not None:
+            if type(change_feed) is not bool:
+                raise InvalidArgument(f"change_feed must be true or false, got {change_feed!r}")
+            if change_feed:
+                self._require(Capability.CHANGE_FEED)
+            self._change_feed = change_feed
+        if change_retention is not None:
+            if type(change_retention) is not int or change_retention < 1:
+                raise InvalidArgument(
+                    f"change_retention must be a whole number of changes >= 1, got {change_retention!r}"
+                )
+            self._change_retention = change_retention
         if read_only is not None:
             if type(read_only) is not bool:
                 raise InvalidArgument(f"read_only must be True or False, got {read_only!r:.40}")
@@ -310,12 +357,17 @@ class Storage(ABC):
         consistency: Consistency | str | None = None,
         ttl: float | None = None,
         if_version: str | None = None,
+        fence: Lease | None = None,
     ) -> None:
         """Store *value* at *key*; with *ttl* it expires after that many seconds.
+
+        With *fence*, the store writes only while that lease is current, checked in the
+        same atomic step as the write.
 
         Raises:
             SerializationError: before any I/O, when the value is not exact JSON.
             VersionConflict: *if_version* was given and the key no longer has it.
+            LeaseLost: *fence* was given and is no longer current; nothing was written.
         """
         self._require_open()
         self._require_writable("write")
@@ -323,22 +375,28 @@ class Storage(ABC):
         data = encode(value, key)
         level = self._level(consistency)
         ttl = check_ttl(ttl)
+        if if_version is not None and type(if_version) is not str:
+            raise InvalidArgument(f"if_version must be a version str from read_entry(), got {if_version!r:.80}")
+        if fence is not None:
+            expect = None if if_version is None else {full: if_version}
+            if self._fenced(fence, expect=expect, writes=[(full, data)], ttl=ttl, consistency=level).conflicts:
+                raise _changed_since(key, if_version)
+            return
         if if_version is None:
             self._write(full, data, ttl, level)
             return
-        if type(if_version) is not str:
-            raise InvalidArgument(f"if_version must be a version str from read_entry(), got {if_version!r:.80}")
         if not self._write_if(full, data, if_version, ttl, level):
-            raise VersionConflict(
-                f"key {key!r} changed (or was deleted) since version {if_version[:12]}: "
-                "read_entry() it again and retry, or use update()"
-            )
+            raise _changed_since(key, if_version)
 
-    def delete(self, key: str, *, consistency: Consistency | str | None = None) -> bool:
-        """Remove *key*; return whether it was there."""
+    def delete(self, key: str, *, consistency: Consistency | str | None = None, fence: Lease | None = None) -> bool:
+        """Remove *key*; return whether it was there. *fence*: only while that lease is current."""
         self._require_open()
         self._require_writable("delete")
-        return self._delete(self._prefix + check_key(key), self._level(consistency))
+        full = self._prefix + check_key(key)
+        level = self._level(consistency)
+        if fence is not None:
+            return self._fenced(fence, deletes=[full], consistency=level).deleted > 0
+        return self._delete(full, level)
 
     def update(
         self,
@@ -348,15 +406,18 @@ class Storage(ABC):
         default: Any = _MISSING,
         consistency: Consistency | str | None = None,
         ttl: float | None = None,
+        fence: Lease | None = None,
     ) -> Any:
         """Atomically replace the value with ``fn(value)`` and return what was written.
 
         ``fn`` gets *default* when the key is absent, and may run more than once (each
-        time another writer got in first), so it must have no side effects.
+        time another writer got in first), so it must have no side effects. With
+        *fence*, each attempt writes only while that lease is current.
 
         Raises:
             KeyNotFound: the key is absent and no *default* was given.
             VersionConflict: other writers won every one of many attempts.
+            LeaseLost: *fence* was given and is no longer current; nothing was written.
         """
         self._require_open()
         self._require_writable("update")
@@ -375,7 +436,12 @@ class Storage(ABC):
             else:
                 raise KeyNotFound(key)
             new = fn(current)
-            if self._write_if(full, encode(new, key), expected, ttl, level):
+            if fence is None:
+                done = self._write_if(full, encode(new, key), expected, ttl, level)
+            else:
+                written = [(full, encode(new, key))]
+                done = self._fenced(fence, expect={full: expected}, writes=written, ttl=ttl, consistency=level).applied
+            if done:
                 return new
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, _UPDATE_BACKOFF_CAP)
@@ -392,11 +458,7 @@ class Storage(ABC):
         A generator: the backend pages through its keys, never loading them all.
         """
         self._require_open()
-        if type(prefix) is not str:
-            raise InvalidKey(f"prefix must be a str, got {type(prefix).__name__}")
-        if not prefix.isascii():
-            _utf8_size(prefix, "prefix", InvalidKey)
-        return self._stripped(self._iter_keys(self._prefix + prefix))
+        return self._stripped(self._iter_keys(self._prefix + check_prefix(prefix)))
 
     def _stripped(self, keys: Iterator[str]) -> Iterator[str]:
         cut = len(self._prefix)
@@ -420,15 +482,21 @@ class Storage(ABC):
         *,
         consistency: Consistency | str | None = None,
         ttl: float | None = None,
+        fence: Lease | None = None,
     ) -> None:
-        """Store every item, checked and encoded before any I/O: one bad item writes none."""
+        """Store every item, checked and encoded before any I/O: one bad item writes none.
+
+        With *fence*: all items in one atomic step, only while that lease is current.
+        """
         self._require_open()
         self._require_writable("write_many")
         prefix = self._prefix
         encoded = [(prefix + check_key(k), encode(v, k)) for k, v in items.items()]
         level = self._level(consistency)
         ttl = check_ttl(ttl)
-        if encoded:
+        if fence is not None:
+            self._fenced(fence, writes=encoded, ttl=ttl, consistency=level)
+        elif encoded:
             self._write_many(encoded, ttl, level)
 
     # -- remaining expiry (Capability.READ_TTL) ------------------------------------------

@@ -30,6 +30,7 @@ from storage_core.backend import Capability, ConnectionFailed, Consistency, Stor
 from storage_local import sql
 from storage_local.config import LocalConfig, config_from_url
 from storage_local.connections import ConnectionPool
+from storage_local.coordination import LocalCoordination
 from storage_local.files import prepare_database_file, read_only_uri
 from storage_local.sqlite_errors import translate
 
@@ -45,16 +46,19 @@ _PURGE_LIMIT = 1024  # rows one purge deletes at most, so it never holds the loc
 _MAX_CHAR = "\U0010ffff"
 
 
-class LocalStorage(Storage):
+class LocalStorage(LocalCoordination, Storage):
     """Key-value store in one SQLite file, shared by the threads and processes of a host.
 
     Each thread uses its own connection; every process opening the same file sees the
-    same data. Expired keys are absent to every call and purged lazily.
+    same data. Expired keys are absent to every call and purged lazily. Leases,
+    transactions and the change feed: see :mod:`storage_local.coordination`.
     """
 
     name: ClassVar[str] = "local"
     url_schemes: ClassVar[tuple[str, ...]] = ("local",)
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.READ_TTL})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.READ_TTL, Capability.LEASES, Capability.TRANSACTIONS, Capability.CHANGE_FEED}
+    )
 
     def __init__(self, config: LocalConfig | None = None) -> None:
         super().__init__()
@@ -126,6 +130,9 @@ class LocalStorage(Storage):
                 )
         for statement in sql.SCHEMA:
             conn.execute(statement)
+        self._coordination_tables = False
+        if self._change_feed:  # before the first write, which logs its change
+            self._create_coordination_tables()
         self._purge(_PURGE_LIMIT * 16)
 
     def _close(self) -> None:
@@ -162,6 +169,9 @@ class LocalStorage(Storage):
         return row is not None and (row[0] is None or row[0] > time.time())
 
     def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
+        if self._change_feed:  # the write and its change in one transaction
+            self._write_many([(key, data)], ttl, consistency)
+            return
         expires = None if ttl is None else time.time() + ttl
         try:
             self._pool.writer(consistency).execute(sql.UPSERT, (key, expires, data))
@@ -181,11 +191,14 @@ class LocalStorage(Storage):
                 matches = expected is not None and content_version(row[0]) == expected
             if matches:
                 conn.execute(sql.UPSERT, (key, None if ttl is None else now + ttl, data))
+                if self._change_feed:
+                    self._log_changes(conn, [(key, data)], ())
             return matches
 
         if not self._in_transaction(consistency, compare_and_set):
             return False
         self._count_writes(1)
+        self._committed()
         return True
 
     def _in_transaction(self, consistency: Consistency, body: Callable[[sqlite3.Connection], bool]) -> bool:
@@ -208,6 +221,8 @@ class LocalStorage(Storage):
         return keep
 
     def _delete(self, key: str, consistency: Consistency) -> bool:
+        if self._change_feed:
+            return self._transact({}, (), [key], None, None, consistency).deleted > 0
         try:
             rows = self._pool.writer(consistency).execute(sql.DELETE, (key,)).fetchall()
         except sqlite3.Error as exc:
@@ -265,10 +280,13 @@ class LocalStorage(Storage):
 
         def upsert_all(conn: sqlite3.Connection) -> bool:
             conn.executemany(sql.UPSERT, [(key, expires, data) for key, data in items])
+            if self._change_feed:
+                self._log_changes(conn, items, ())
             return True
 
         self._in_transaction(consistency, upsert_all)
         self._count_writes(len(items))
+        self._committed()
 
     # -- expiry -------------------------------------------------------------------------
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from storage_core.testing._bulk import BulkContract
+from storage_core.testing._changes import ChangesContract
 from storage_core.testing._concurrency import ConcurrencyContract
 from storage_core.testing._consistency import ConsistencyContract
+from storage_core.testing._coordination_processes import CoordinationProcessesContract
 from storage_core.testing._expiry import ExpiryContract
 from storage_core.testing._keys import KeysContract
+from storage_core.testing._leases import LeasesContract
 from storage_core.testing._lifecycle import LifecycleContract
 from storage_core.testing._namespaces import NamespacesContract
 from storage_core.testing._read_only import ReadOnlyContract
+from storage_core.testing._transactions import TransactionsContract
 from storage_core.testing._ttl_read import TtlReadContract
 from storage_core.testing._values import ValuesContract
 from storage_core.testing._versions import VersionsContract
@@ -28,6 +32,10 @@ class StorageContract(
     ConsistencyContract,
     ConcurrencyContract,
     LifecycleContract,
+    LeasesContract,
+    TransactionsContract,
+    ChangesContract,
+    CoordinationProcessesContract,
     ReadOnlyContract,
 ):
     """Subclass as ``Test...`` and define the ``storage_factory`` fixture to run the suite.
@@ -59,9 +67,16 @@ class StorageContract(
         spawned processes, ``update`` calls each, and seconds before they count as hung.
     ``persistent``
         False for a backend whose data does not outlive ``close()``.
+    ``lease_ttl``
+        seconds of the short leases that lease tests wait out (with ``ttl_resolution``).
     ``secrets``
         strings from the config (passwords, tokens) that must never appear in ``repr``
         or in error messages; the check is skipped when empty.
+
+    Leases, transactions and the change feed are tested only where the backend declares
+    ``Capability.LEASES``/``TRANSACTIONS``/``CHANGE_FEED``; elsewhere those tests are skipped
+    with the reason. The change-feed tests reopen the factory's stores with
+    ``configure(change_feed=True)``.
 
     Hook: override ``write_raw(store, key, data)`` to plant non-JSON bytes the way a
     foreign writer would; by default it uses the backend's ``_write`` primitive.

@@ -161,7 +161,10 @@ def test_each_mistake_names_file_field_and_expectation(tmp_path: Path, text: str
 
 def test_the_unknown_field_message_lists_what_is_expected(tmp_path: Path) -> None:
     path = write(tmp_path / "agent.yaml", "storage:\n  backnd: local\n")
-    with pytest.raises(ConfigError, match="expected one of: backend, consistency, namespace, read_only, local"):
+    with pytest.raises(
+        ConfigError,
+        match="expected one of: backend, consistency, namespace, change_feed, change_retention, read_only, local",
+    ):
         load_config(path)
 
 
@@ -273,3 +276,24 @@ def test_sections_know_the_folder_of_their_file(tmp_path: Path) -> None:
     assert getattr(config.options_for("local"), "base_dir", None) == str(tmp_path)
     assert getattr(config.options_for("redis"), "base_dir", None) == str(tmp_path), "even a section not written"
     assert getattr(load_config({"local": {}}).options_for("local"), "base_dir", "unset") is None
+
+
+def test_change_feed_fields_are_read() -> None:
+    config = load_config({"storage": {"change_feed": True, "change_retention": 500}})
+    assert (config.change_feed, config.change_retention) == (True, 500)
+    assert load_config({"storage": {}}).change_feed is False
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"change_feed": "yes"}, "storage.change_feed"),
+        ({"change_retention": 0}, "storage.change_retention"),
+        ({"change_retention": 1.5}, "storage.change_retention"),
+        ({"change_retention": True}, "storage.change_retention"),
+    ],
+)
+def test_change_feed_fields_are_checked(fields: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"storage": fields})
+    assert caught.value.field == field

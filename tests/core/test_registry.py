@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from storage_core import BackendNotFound, ConfigError, PluginError, available_backends, open_storage
+from storage_core.cli import main
 from storage_core.known_backends import FIRST_PARTY, KNOWN_BACKENDS
 from storage_core.redact import redact_url
 from storage_core.registry import DISABLE_PLUGINS_ENV, Registry, get_registry
@@ -332,6 +333,31 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("redis", "storage_red
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "['storage_redis', 'storage_redis.plugin']"
+
+
+def test_storage_backends_lists_the_broken_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_plugin(tmp_path, monkeypatch, "storage-memo", "raise RuntimeError('boom')\n")
+    install_plugin(
+        tmp_path, monkeypatch, "storage-lazy", by_reference("no_such_module_xyz:B", "lazy", "()"), plugin="lazy"
+    )
+    monkeypatch.setattr("storage_core.registry._registry", Registry())
+    assert main(["backends"]) == 1
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line.split(maxsplit=3)[1:] for line in captured.out.splitlines()[1:]}
+    assert rows["local"] == ["storage-core", metadata.version("storage-core"), "local"]
+    assert rows["memo"] == ["storage-memo", "1.2.3", "BROKEN (see stderr)"]
+    assert rows["lazy"] == ["storage-lazy", "1.2.3", "BROKEN (see stderr)"]
+    errors = captured.err.splitlines()
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("storage: broken: the storage plugin 'lazy' from storage-lazy 1.2.3 cannot import")
+    assert errors[1].startswith("storage: broken: the storage plugin 'memo' from storage-memo 1.2.3 failed to import")
+
+
+def test_storage_backends_exits_0_when_nothing_is_broken(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backends"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 # -- entry points: names and modules -----------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -308,3 +308,58 @@ def test_fresh_namespaces_differ() -> None:
 )
 def test_same_json_compares_types(a: Any, b: Any, same: bool) -> None:
     assert same_json(a, b) is same
+
+
+# -- capabilities the in-memory backend lacks ---------------------------------------------
+
+
+def test_memory_backend_lacks_coordination_and_says_so() -> None:
+    from storage_core import Capability, Lease, NotSupported
+
+    store = MemoryFactory(uuid4().hex)("ns")
+    lease = Lease("job", 1, 0.0, "elsewhere/ns")
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("leases", lambda: store.acquire_lease("job", ttl=1.0)),
+        ("leases", lambda: store.renew_lease(lease, ttl=1.0)),
+        ("leases", lambda: store.release_lease(lease)),
+        ("leases", lambda: store.write("k", 1, fence=lease)),
+        ("transactions", lambda: store.transaction(write={"k": 1})),
+        ("change_feed", store.watch),
+    ]
+    for capability, call in calls:
+        with pytest.raises(NotSupported, match=rf"'memory_test' backend does not support {capability}"):
+            call()
+    with pytest.raises(NotSupported, match="change_feed"):
+        MemoryStorage("x").configure(change_feed=True)
+    assert not store.exists("k")
+    assert not any(store.supports(c) for c in (Capability.LEASES, Capability.TRANSACTIONS, Capability.CHANGE_FEED))
+    store.close()
+
+
+def test_memory_contract_skips_coordination_by_name(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_skips=f"""
+import pytest
+
+import {__name__} as kit
+from storage_core.testing import StorageContract
+
+
+class TestControl(StorageContract):
+    supports_processes = False
+
+    @pytest.fixture
+    def storage_factory(self, request):
+        yield kit.MemoryFactory(request.node.nodeid)
+        kit._SPACES.pop(request.node.nodeid, None)
+"""
+    )
+    result = pytester.runpytest_inprocess(
+        "-q", "-rs", "-p", "no:cacheprovider", "-k", "lease or fence or transaction or watch"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("skipped", 0) >= 40, outcomes
+    assert "passed" not in outcomes, outcomes
+    assert "failed" not in outcomes, outcomes
+    for capability in ("LEASES (leases)", "TRANSACTIONS (transactions)", "CHANGE_FEED (change_feed)"):
+        result.stdout.fnmatch_lines([f"*'memory_test' backend does not declare Capability.{capability}*"])
