@@ -298,12 +298,15 @@ class Storage(Coordination, ABC):
             )
 
     def _require_writable(self, operation: str) -> None:
-        """Refuse *operation* before any I/O when the store is read-only; every public write calls it."""
+        """Refuse *operation* before any I/O when the store is read-only; every public write checks this."""
         if self._read_only:
-            raise ReadOnly(
-                f"{operation}() refused: {self!r} was opened read-only (read_only: true); "
-                "open it without read_only to change it"
-            )
+            raise self._read_only_refusal(operation)
+
+    def _read_only_refusal(self, operation: str) -> ReadOnly:
+        return ReadOnly(
+            f"{operation}() refused: {self!r} was opened read-only (read_only: true); "
+            "open it without read_only to change it"
+        )
 
     def _require_open(self) -> None:
         if not self._open:
@@ -370,7 +373,8 @@ class Storage(Coordination, ABC):
             LeaseLost: *fence* was given and is no longer current; nothing was written.
         """
         self._require_open()
-        self._require_writable("write")
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("write")
         full = self._prefix + check_key(key)
         data = encode(value, key)
         level = self._level(consistency)
@@ -391,7 +395,8 @@ class Storage(Coordination, ABC):
     def delete(self, key: str, *, consistency: Consistency | str | None = None, fence: Lease | None = None) -> bool:
         """Remove *key*; return whether it was there. *fence*: only while that lease is current."""
         self._require_open()
-        self._require_writable("delete")
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("delete")
         full = self._prefix + check_key(key)
         level = self._level(consistency)
         if fence is not None:
@@ -420,7 +425,8 @@ class Storage(Coordination, ABC):
             LeaseLost: *fence* was given and is no longer current; nothing was written.
         """
         self._require_open()
-        self._require_writable("update")
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("update")
         full = self._prefix + check_key(key)
         level = self._level(consistency)
         ttl = check_ttl(ttl)
@@ -489,7 +495,8 @@ class Storage(Coordination, ABC):
         With *fence*: all items in one atomic step, only while that lease is current.
         """
         self._require_open()
-        self._require_writable("write_many")
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("write_many")
         prefix = self._prefix
         encoded = [(prefix + check_key(k), encode(v, k)) for k, v in items.items()]
         level = self._level(consistency)
