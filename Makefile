@@ -32,6 +32,7 @@ test-editable: dev
 	-$(BIN)/coverage combine --append --quiet
 	$(BIN)/coverage report --include='storage_core/*,storage_local/*' --fail-under=95
 	$(BIN)/coverage report --include='storage_redis/*' --fail-under=95
+	$(BIN)/coverage report --include='examples/storage-memory/*' --fail-under=95
 
 test-installed: dev
 	$(BIN)/pip install --quiet --group dev
@@ -44,13 +45,13 @@ dev: $(BIN)/pip
 	if [ -f examples/storage-memory/pyproject.toml ]; then $(BIN)/pip install --quiet -e ./examples/storage-memory; fi
 
 lint: $(BIN)/pip
-	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev
+	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' -e ./examples/storage-memory --group dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: $(BIN)/pip
-	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' --group dev
+	$(BIN)/pip install --quiet -e . -e './storage_redis[hiredis]' -e ./examples/storage-memory --group dev
 	$(BIN)/python bench/bench_local.py
 	$(BIN)/python bench/bench_redis.py
 

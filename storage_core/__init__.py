@@ -1,4 +1,8 @@
-"""storage-core: one small synchronous API for agent state, with pluggable backends."""
+"""storage-core: one small synchronous API for agent state, with pluggable backends.
+
+Public: this package's ``__all__``, ``storage_core.backend`` (for backend authors) and
+``storage_core.testing`` (the conformance suite). Every other module is internal.
+"""
 
 from storage_core.capabilities import Capability
 from storage_core.config import StorageConfig, load_config

@@ -29,6 +29,7 @@ from storage_core.errors import (
     StorageError,
     VersionConflict,
 )
+from storage_core.hookspecs import RegisterBackend
 from storage_core.options import check_fields, file_path, parse_options, seal_secret_fields, secret
 from storage_core.redact import Secret, redact_url
 from storage_core.retry import ExponentialBackoff, RetryPolicy
@@ -58,6 +59,7 @@ __all__ = [
     "PluginError",
     "RawChange",
     "ReadOnly",
+    "RegisterBackend",
     "RetryPolicy",
     "Secret",
     "SerializationError",

@@ -56,8 +56,15 @@ class LocalStorage(LocalCoordination, Storage):
 
     name: ClassVar[str] = "local"
     url_schemes: ClassVar[tuple[str, ...]] = ("local",)
+    # write_many is one transaction: all items or none.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.READ_TTL, Capability.LEASES, Capability.TRANSACTIONS, Capability.CHANGE_FEED}
+        {
+            Capability.ATOMIC_WRITE_MANY,
+            Capability.READ_TTL,
+            Capability.LEASES,
+            Capability.TRANSACTIONS,
+            Capability.CHANGE_FEED,
+        }
     )
 
     def __init__(self, config: LocalConfig | None = None) -> None:

@@ -13,9 +13,17 @@ import pytest
 # rather than listed, so a new group of contract tests cannot be left out.
 pytest.register_assert_rewrite(*(f"{__name__}.{module.name}" for module in pkgutil.iter_modules(__path__)))
 
-from storage_core.testing._base import fresh_namespace  # noqa: E402
+from storage_core.testing._base import clause, fresh_namespace  # noqa: E402
 from storage_core.testing._samples import same_json  # noqa: E402
 from storage_core.testing.contract import StorageContract  # noqa: E402
 from storage_core.testing.factories import ConfigFactory, StorageFactory, config_factory  # noqa: E402
 
-__all__ = ["ConfigFactory", "StorageContract", "StorageFactory", "config_factory", "fresh_namespace", "same_json"]
+__all__ = [
+    "ConfigFactory",
+    "StorageContract",
+    "StorageFactory",
+    "clause",
+    "config_factory",
+    "fresh_namespace",
+    "same_json",
+]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from storage_core.capabilities import Capability
+from storage_core.consistency import Consistency
 from storage_core.storage import Storage
-from storage_core.testing._base import ContractBase
+from storage_core.testing._base import ContractBase, clause
 
 
 class BulkContract(ContractBase):
@@ -76,3 +80,37 @@ class BulkContract(ContractBase):
         store.write_many({"a": 1, "b": 2})
         store.write("a", 10, if_version=store.read_entry("a").version)
         assert store.read_many(["a", "b"]) == {"a": 10, "b": 2}
+
+    @clause(
+        "write_many is atomic where the backend declares Capability.ATOMIC_WRITE_MANY: no reader sees a part of it",
+        primitive="_write_many",
+    )
+    def test_write_many_is_atomic_where_declared(self, store: Storage) -> None:
+        self.require_capability(store, Capability.ATOMIC_WRITE_MANY)
+        # Each batch sets a then b to i. A reader reading a, then b, must find b >= a: seeing
+        # the new a with the old b means it saw half a batch (the default loop of _write).
+        store.write_many({"a": 0, "b": 0})
+        stop, torn = threading.Event(), []
+
+        def read() -> None:
+            while not stop.is_set():
+                a = store.read("a")
+                b = store.read("b")
+                if b < a:
+                    torn.append((a, b))
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            for i in range(1, self.atomic_batches + 1):
+                store.write_many({"a": i, "b": i}, consistency=Consistency.EVENTUAL)
+                if torn:
+                    break
+        finally:
+            stop.set()
+            reader.join()
+        assert not torn, (
+            f"a reader saw a={torn[0][0]} with b={torn[0][1]}: half of one write_many; make _write_many one "
+            "transaction, or do not declare ATOMIC_WRITE_MANY"
+        )

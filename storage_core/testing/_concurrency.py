@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +17,7 @@ import pytest
 from storage_core.errors import KeyNotFound, SerializationError
 from storage_core.storage import Storage
 from storage_core.testing import _workers
-from storage_core.testing._base import ContractBase
+from storage_core.testing._base import ContractBase, clause
 from storage_core.testing.factories import StorageFactory
 
 
@@ -194,3 +196,36 @@ class ConcurrencyContract(ContractBase):
         winners = store.read("winners")
         assert len(winners) == 1, f"exactly one conditional write may win, these did: {winners}"
         assert store.read("key") == winners[0]
+
+    @clause(
+        "a writer killed mid-write leaves no torn value: each key holds a whole value, the old or the new",
+        primitive="_write, _write_many",
+    )
+    def test_a_killed_writer_leaves_no_torn_value(
+        self, store: Storage, storage_factory: StorageFactory, namespace: str
+    ) -> None:
+        if not self.supports_processes:
+            pytest.skip("the backend is not shared between processes (supports_processes = False)")
+        if not hasattr(signal, "SIGKILL"):
+            pytest.skip("no SIGKILL on this platform")
+        context = multiprocessing.get_context("spawn")
+        ready = context.Event()
+        job = _workers.Job(storage_factory, namespace, "torn")
+        writer = context.Process(target=_workers.write_until_killed, args=(job, ready), daemon=True)
+        writer.start()
+        try:
+            assert ready.wait(self.process_timeout), f"the writer wrote nothing within {self.process_timeout}s"
+            time.sleep(0.2)  # it is writing, over and over: kill it somewhere in the middle
+            os.kill(writer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            writer.join(self.process_timeout)
+        finally:
+            if writer.is_alive():
+                writer.kill()
+                writer.join()
+        assert writer.exitcode == -signal.SIGKILL, f"the writer died on its own (exit code {writer.exitcode})"
+        writer.close()
+        keys = ["torn", *(f"torn-{n}" for n in range(_workers.TORN_KEYS))]
+        found = store.read_many(keys)
+        assert set(found) == set(keys), f"keys written before the kill are missing: {sorted(set(keys) - set(found))}"
+        torn = [key for key, value in found.items() if not _workers.is_whole(value)]
+        assert not torn, f"the killed writer left part of a value at {torn}: a write must replace a value at once"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from storage_core.consistency import Consistency
 from storage_core.errors import InvalidKey, KeyNotFound, StorageError
 from storage_core.storage import Storage
-from storage_core.testing._base import ContractBase, MakeStore
+from storage_core.testing._base import ContractBase, MakeStore, clause
 from storage_core.testing._samples import INVALID_KEYS, LIMIT_KEYS, LISTING_KEYS, LISTING_PREFIXES, PLAIN_KEYS
 from storage_core.testing._workers import plus_one
 
@@ -162,6 +166,40 @@ class KeysContract(ContractBase):
         assert isinstance(listing, Iterator), f"keys() must stream, got {type(listing).__name__}"
         assert not isinstance(listing, list | tuple | set)
         assert list(listing) == ["key"]
+
+    @clause("_iter_keys streams: it yields its first key before it has read the whole keyspace", primitive="_iter_keys")
+    def test_iter_keys_yields_before_reading_every_key(self, store: Storage) -> None:
+        # The template wraps _iter_keys in a generator of its own, so keys() would look lazy
+        # whatever the backend does: the primitive is asked directly, and what it allocated
+        # before its first key is held against the size of a list of every key.
+        count, pad = self.streaming_keys, "p" * 100
+        keys = [f"stream/{i:06d}/{pad}" for i in range(count)]
+        for start in range(0, count, 1000):
+            store.write_many(dict.fromkeys(keys[start : start + 1000], 0), consistency=Consistency.EVENTUAL)
+        whole = sys.getsizeof(keys) + sum(map(sys.getsizeof, keys))
+        try:
+            gc.collect()
+            tracemalloc.start()
+            try:
+                listing = store._iter_keys(store._prefix + "stream/")
+                first = next(iter(listing))
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert not isinstance(listing, list | tuple | set | dict), (
+                f"_iter_keys returned a whole {type(listing).__name__}: make it a generator that pages"
+            )
+            assert first.removeprefix(store._prefix) in keys, f"_iter_keys yielded {first!r}, not a key written"
+            assert peak < whole / 4, (
+                f"_iter_keys allocated {peak} bytes before yielding its first key, while a list of the {count} "
+                f"keys takes {whole}: it must page through the keys, never build them all first"
+            )
+            close = getattr(listing, "close", None)
+            if close is not None:
+                close()
+        finally:
+            for key in keys:
+                store.delete(key, consistency=Consistency.EVENTUAL)
 
     def test_keys_of_empty_namespace_is_empty(self, store: Storage) -> None:
         assert list(store.keys()) == []

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from storage_core.errors import StorageError
+from storage_core.errors import ConfigError, StorageError
 from storage_core.storage import Storage
-from storage_core.testing._base import ContractBase, MakeStore
+from storage_core.testing._base import ContractBase, MakeStore, clause
 from storage_core.testing._workers import plus_one
 from storage_core.testing.factories import StorageFactory
 
@@ -116,3 +116,14 @@ class LifecycleContract(ContractBase):
                 f"storage_factory must pickle, so spawned processes can use it ({exc!r}): "
                 "use a module-level function or storage_core.testing.config_factory(...)"
             )
+
+    @clause("from_options refuses an unknown option with a ConfigError naming it", primitive="from_options")
+    def test_unknown_option_is_refused(self, store: Storage, storage_factory: StorageFactory) -> None:
+        options = self.options_of(storage_factory, store.name)
+        if options is None:
+            pytest.skip("no options to start from: set valid_options, or use config_factory({...}) with a mapping")
+        backend = type(store)
+        backend.from_options(dict(options))  # the options themselves are fine (and no I/O happens)
+        with pytest.raises(ConfigError) as refused:
+            backend.from_options({**options, "no_such_option": 1})
+        assert "no_such_option" in str(refused.value), f"the error must name the unknown option: {refused.value}"

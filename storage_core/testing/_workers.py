@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from multiprocessing.synchronize import Barrier
+from multiprocessing.synchronize import Barrier, Event
+from typing import Any
 
 from storage_core.errors import VersionConflict
 from storage_core.storage import Storage
@@ -67,3 +68,31 @@ def race_version(job: Job, start: Barrier, timeout: float) -> None:
         store.update("winners", _Append(job.me), default=[])
     finally:
         store.close()
+
+
+TORN_KEYS = 4
+"""Keys the killed writer rewrites with ``write_many`` besides its ``write`` of ``job.key``."""
+
+
+def whole_value(i: int) -> dict[str, Any]:
+    """Value number *i* of the killed writer: large, and checkable for being whole."""
+    return {"i": i, "blob": f"{i:08d}" * 16_384, "end": i}
+
+
+def is_whole(value: Any) -> bool:
+    """Whether *value* is one of :func:`whole_value`'s values, complete."""
+    if not isinstance(value, dict) or set(value) != {"i", "blob", "end"}:
+        return False
+    return bool(value["i"] == value["end"] and value["blob"] == f"{value['i']:08d}" * 16_384)
+
+
+def write_until_killed(job: Job, ready: Event) -> None:
+    """Rewrite ``job.key`` and a few more keys with large values, until the test kills us."""
+    store = job.factory(job.namespace)
+    i = 0
+    while True:
+        i += 1
+        value = whole_value(i)
+        store.write(job.key, value)
+        store.write_many({f"{job.key}-{n}": value for n in range(TORN_KEYS)})
+        ready.set()

@@ -72,6 +72,18 @@ class StorageContract(
     ``secrets``
         strings from the config (passwords, tokens) that must never appear in ``repr``
         or in error messages; the check is skipped when empty.
+    ``streaming_keys``
+        keys written to prove ``_iter_keys`` yields before it has read them all (6000).
+    ``atomic_batches``
+        ``write_many`` calls a reader races, where ATOMIC_WRITE_MANY is declared (300).
+    ``valid_options``
+        the backend's config section, for the unknown-option test; by default taken from
+        a ``config_factory`` mapping.
+
+    Capabilities come from the backend itself (``Storage.capabilities``): the tests of one
+    it does not declare are skipped, naming it. Every skip says which attribute or
+    capability caused it, and every failure carries a note naming the contract clause
+    it broke and the primitive at fault (see :func:`storage_core.testing.clause`).
 
     Leases, transactions and the change feed are tested only where the backend declares
     ``Capability.LEASES``/``TRANSACTIONS``/``CHANGE_FEED``; elsewhere those tests are skipped

@@ -61,6 +61,7 @@ def test_the_import_check_sees_what_it_must_refuse(tmp_path: Path) -> None:
 def test_every_bundled_backend_package_is_checked() -> None:
     checked = {path.parent for path in _sources()}
     assert {ROOT / "storage_local", ROOT / "storage_redis" / "src" / "storage_redis"} <= checked
+    assert ROOT / "examples" / "storage-memory" / "src" / "storage_memory" in checked
 
 
 def test_every_error_class_is_in_the_backend_api() -> None:
@@ -92,3 +93,16 @@ def test_everything_declared_exists_once() -> None:
     assert len(backend.__all__) == len(set(backend.__all__))
     for name in backend.__all__:
         assert hasattr(backend, name), name
+
+
+def test_a_plugin_registers_through_the_register_backend_callback() -> None:
+    from storage_memory import MemoryStorage, plugin
+
+    registered: list[object] = []
+
+    def register(backend: object, target: str | None = None, *, url_schemes: object = ()) -> None:
+        registered.append(backend)
+
+    callback: backend.RegisterBackend = register
+    plugin.storage_register_backends(callback)
+    assert registered == [MemoryStorage]

@@ -39,6 +39,7 @@ from itertools import chain
 from typing import Any, ClassVar, Self, TypeVar
 
 from storage_core.backend import (
+    Capability,
     ConfigError,
     Consistency,
     ExponentialBackoff,
@@ -80,6 +81,8 @@ class RedisStorage(Storage):
 
     name: ClassVar[str] = "redis"
     url_schemes: ClassVar[tuple[str, ...]] = SCHEMES
+    # write_many is one transaction (local) or one command (redis): all items or none.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ATOMIC_WRITE_MANY})
 
     def __init__(self, config: RedisConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__()
