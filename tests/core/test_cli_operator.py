@@ -11,6 +11,7 @@ from test_cli import Result, Run, assert_one_error_line
 
 from storage_core import open_storage
 from storage_core.cli import main
+from storage_local import LocalStorage
 
 
 @pytest.fixture
@@ -150,3 +151,14 @@ def test_a_missing_config_file_gets_the_command_lines_hint(run: Run, command: tu
     line = result.err.splitlines()[-1]
     assert "nowhere.yaml: config file not found" in line
     assert "pass an existing file with -c/--config (or $STORAGE_CONFIG), or neither" in line
+
+
+def test_get_entry_on_a_backend_without_expiries_says_so(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"local://{tmp_path / 'state.db'}"
+    run("-c", url, "put", "k", "1")
+    monkeypatch.setattr(LocalStorage, "capabilities", frozenset())
+    result = run("-c", url, "get", "k", "--entry")
+    assert set(_entry(result)) == {"value", "version"}
+    assert "the local backend cannot report expiries: no ttl shown" in result.err

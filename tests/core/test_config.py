@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage_core import ConfigError, Consistency, load_config
-from storage_core.config import StorageConfig
+from storage_core.config import Section, StorageConfig
 
 
 def write(path: Path, text: str) -> Path:
@@ -297,3 +297,18 @@ def test_change_feed_fields_are_checked(fields: dict[str, object], field: str) -
     with pytest.raises(ConfigError) as caught:
         load_config({"storage": fields})
     assert caught.value.field == field
+
+
+def test_an_unhashable_yaml_key_is_yamls_own_error_not_a_crash(tmp_path: Path) -> None:
+    path = write(tmp_path / "agent.yaml", "storage:\n  ? [a, b]\n  : 1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_a_section_is_a_read_only_mapping_that_pickles() -> None:
+    import pickle
+
+    section = Section({"a": 1}, base_dir="/srv")
+    assert (len(section), list(section), section["a"]) == (1, ["a"], 1)
+    copy = pickle.loads(pickle.dumps(section))  # noqa: S301 - our own object
+    assert (copy, copy.base_dir) == ({"a": 1}, "/srv")
