@@ -24,13 +24,14 @@ from storage_core.errors import (
     LeaseLost,
     NotSupported,
     PluginError,
+    ReadOnly,
     SerializationError,
     StorageError,
     VersionConflict,
 )
 from storage_core.hookspecs import RegisterBackend
-from storage_core.options import check_fields, parse_options, secret
-from storage_core.redact import redact_url
+from storage_core.options import check_fields, file_path, parse_options, seal_secret_fields, secret
+from storage_core.redact import Secret, redact_url
 from storage_core.retry import ExponentialBackoff, RetryPolicy
 from storage_core.storage import Entry, Storage
 from storage_core.versions import content_version
@@ -58,15 +59,19 @@ __all__ = [
     "Outcome",
     "PluginError",
     "RawChange",
+    "ReadOnly",
     "RegisterBackend",
     "RetryPolicy",
+    "Secret",
     "SerializationError",
     "Storage",
     "StorageError",
     "VersionConflict",
     "check_fields",
     "content_version",
+    "file_path",
     "parse_options",
     "redact_url",
+    "seal_secret_fields",
     "secret",
 ]

@@ -137,6 +137,8 @@ class Coordination:
 
         def _require_open(self) -> None: ...
 
+        def _require_writable(self, operation: str) -> None: ...
+
         def _require(self, capability: Capability) -> None: ...
 
         def _level(self, consistency: Consistency | str | None) -> Consistency: ...
@@ -155,6 +157,7 @@ class Coordination:
             InvalidArgument: *ttl* is not a positive number of seconds.
         """
         self._require_open()
+        self._require_writable("acquire_lease")
         self._require(Capability.LEASES)
         full = self._prefix + _check_name(name)
         ttl = check_lease_ttl(ttl)
@@ -170,7 +173,7 @@ class Coordination:
         Raises:
             LeaseLost: the lease expired, was released or was taken over.
         """
-        full = self._fence_of(lease).name
+        full = self._fence_of(lease, "renew_lease").name
         ttl = check_lease_ttl(ttl)
         expires_at = self._renew_lease(full, lease.token, ttl)
         if expires_at is None:
@@ -179,15 +182,16 @@ class Coordination:
 
     def release_lease(self, lease: Lease) -> bool:
         """Give the lease up now; False when it was no longer current (expired or taken over)."""
-        fence = self._fence_of(lease)
+        fence = self._fence_of(lease, "release_lease")
         return self._release_lease(fence.name, fence.token)
 
     def _lease_origin(self) -> str:
         return f"{self._store_id()}/{self.namespace}"
 
-    def _fence_of(self, lease: object) -> Fence:
+    def _fence_of(self, lease: object, operation: str = "a fenced write") -> Fence:
         """Check *lease* came from this store and namespace; the store later judges whether it is current."""
         self._require_open()
+        self._require_writable(operation)
         self._require(Capability.LEASES)
         if not isinstance(lease, Lease):
             raise InvalidArgument(f"expected a Lease from acquire_lease(), got {type(lease).__name__}: {lease!r:.80}")
@@ -243,6 +247,7 @@ class Coordination:
             InvalidArgument: a key is both written and deleted, or a version is not a str.
         """
         self._require_open()
+        self._require_writable("transaction")
         self._require(Capability.TRANSACTIONS)
         prefix = self._prefix
         expected: dict[str, str | None] = {}

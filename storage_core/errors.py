@@ -75,6 +75,10 @@ class ConsistencyError(StorageError):
     """A write was applied but the requested consistency could not be confirmed."""
 
 
+class ReadOnly(StorageError):
+    """A write was refused, before any I/O, because the store was opened read-only."""
+
+
 class NotSupported(StorageError):
     """The backend lacks an optional capability the call needs (see ``Storage.capabilities``)."""
 

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from storage_core.config import StorageConfig, load_config
+from storage_core.config import StorageConfig, load_config, take_read_only
 from storage_core.consistency import Consistency
 from storage_core.errors import ConfigError
 from storage_core.redact import redact_url
 from storage_core.registry import BackendInfo, get_registry
 from storage_core.storage import Storage
 
-__all__ = ["is_url", "open_storage"]
+__all__ = ["build_backend", "is_url", "open_storage"]
 
 # A string this short in an exception text is too common to be worth masking.
 _MIN_MASKED = 4
@@ -30,19 +30,26 @@ def open_storage(
     *,
     namespace: str | None = None,
     consistency: Consistency | str | None = None,
+    read_only: bool | None = None,
 ) -> Storage:
     """Build the configured backend, initialize it and return it (use it in ``with``).
 
     *source* is a config file path, a mapping, a :class:`StorageConfig`, a URL such as
     ``redis://host:6379/0`` or ``local:///var/lib/agent/state.db``, or None for
-    ``./agent.yaml`` if present, else the embedded default. *namespace* and
-    *consistency* override the config.
+    ``./agent.yaml`` if present, else the embedded default. *namespace*, *consistency*
+    and *read_only* override the config. Read-only (also ``read_only: true`` in the
+    config, or ``?read_only=true`` on a URL) creates nothing, and every write raises
+    ``ReadOnly`` before any I/O.
 
     Raises:
         ConfigError, BackendNotFound, ConnectionFailed, AuthenticationFailed
     """
     if is_url(source):
         assert isinstance(source, str)
+        try:
+            source, url_read_only = take_read_only(source)
+        except ConfigError as exc:
+            raise exc.with_source(redact_url(source)) from None
         scheme = source.partition("://")[0].lower()
         info = get_registry().for_scheme(scheme)
         cls = info.cls
@@ -58,25 +65,16 @@ def open_storage(
             ) from None
         except Exception as exc:
             raise _plugin_failed(info, exc, secrets=_url_secrets(source), source=redact_url(source)) from exc
-        config = StorageConfig(backend=cls.name, source=redact_url(source))
+        config = StorageConfig(backend=cls.name, source=redact_url(source), read_only=url_read_only)
     else:
         config = source if isinstance(source, StorageConfig) else load_config(source)
-        info = get_registry().get(config.backend)
-        cls = info.cls
-        options = config.options_for(config.backend)
-        try:
-            store = cls.from_options(options)
-        except ConfigError as exc:
-            raise exc.with_source(config.source) from None
-        except Exception as exc:
-            raise _plugin_failed(
-                info, exc, secrets=_strings(options), source=config.source, field=f"storage.{config.backend}"
-            ) from exc
+        store = build_backend(config)
     store.configure(
         namespace=config.namespace if namespace is None else namespace,
         consistency=config.consistency if consistency is None else consistency,
         change_feed=config.change_feed or None,
         change_retention=config.change_retention,
+        read_only=config.read_only if read_only is None else read_only,
     )
     if config.observers:
         from storage_core.observers.enable import enable_observers  # noqa: PLC0415 - only for stores that have some
@@ -84,6 +82,25 @@ def open_storage(
         enable_observers(store, config.observers, source=config.source)
     store.initialize()
     return store
+
+
+def build_backend(config: StorageConfig) -> Storage:
+    """The selected backend, built from its section with no I/O: what ``doctor`` checks a config with.
+
+    Raises:
+        BackendNotFound: the backend is not installed.
+        ConfigError: the backend's section is wrong, naming the file and the field.
+    """
+    info = get_registry().get(config.backend)
+    options = config.options_for(config.backend)
+    try:
+        return info.cls.from_options(options)
+    except ConfigError as exc:
+        raise exc.with_source(config.source) from None
+    except Exception as exc:
+        raise _plugin_failed(
+            info, exc, secrets=_strings(options), source=config.source, field=f"storage.{config.backend}"
+        ) from exc
 
 
 def _plugin_failed(

@@ -9,14 +9,17 @@ code gets the same check. Backend authors import these from :mod:`storage_core.b
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from storage_core.errors import ConfigError
+from storage_core.redact import Secret
+from storage_core.suggest import did_you_mean
 
-__all__ = ["check_fields", "parse_options", "secret"]
+__all__ = ["check_fields", "file_path", "parse_options", "seal_secret_fields", "secret"]
 
 D = TypeVar("D")
 _BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
@@ -24,8 +27,30 @@ _NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or 
 
 
 def secret(**kwargs: Any) -> Any:
-    """A dataclass field whose value never appears in an error message."""
+    """A dataclass field whose value never appears in an error message, ``repr`` or ``str``.
+
+    :func:`parse_options` hands it over as a :class:`~storage_core.redact.Secret`; a
+    dataclass built directly calls :func:`seal_secret_fields` in ``__post_init__``.
+    """
     return dataclasses.field(metadata={"secret": True}, **kwargs)
+
+
+def file_path(**kwargs: Any) -> Any:
+    """A dataclass field holding a file path: relative to the config file's folder when relative.
+
+    So an agent started from another directory (by a service manager, by cron) opens
+    the same file, as docker-compose resolves its paths. Options that did not come from
+    a file (a mapping, a URL) keep a relative path relative to the current directory.
+    """
+    return dataclasses.field(metadata={"path": True}, **kwargs)
+
+
+def seal_secret_fields(instance: Any) -> None:
+    """Hold every ``secret()`` str field of the frozen dataclass *instance* as a ``Secret``."""
+    for field in dataclasses.fields(instance):
+        value = getattr(instance, field.name)
+        if field.metadata.get("secret") and isinstance(value, str) and not isinstance(value, Secret):
+            object.__setattr__(instance, field.name, Secret(value))
 
 
 def parse_options(cls: type[D], options: Mapping[str, Any], *, section: str) -> D:
@@ -33,6 +58,9 @@ def parse_options(cls: type[D], options: Mapping[str, Any], *, section: str) -> 
 
     Fields typed ``str``, ``int``, ``float`` (ints accepted), ``bool`` or ``X | None``
     are checked; numbers and booleans also come as strings, as ``${VAR}`` gives them.
+    A ``secret()`` field's str arrives as a ``Secret``; a relative ``file_path()`` is
+    joined to ``options.base_dir`` when the section came from a config file (see
+    :meth:`storage_core.config.StorageConfig.options_for`).
 
     Raises:
         ConfigError: naming ``section.field`` and what was expected.
@@ -41,21 +69,31 @@ def parse_options(cls: type[D], options: Mapping[str, Any], *, section: str) -> 
         raise ConfigError(f"expected a mapping of options, got {type(options).__name__}", field=section)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
-    unknown = sorted(set(options) - set(fields))
+    unknown = sorted(set(options) - set(fields), key=str)
     if unknown:
         raise ConfigError(
-            f"unknown field {unknown[0]!r}; expected one of: {', '.join(sorted(fields))}",
+            f"unknown field {unknown[0]!r}{did_you_mean(unknown[0], fields)}; "
+            f"expected one of: {', '.join(sorted(fields))}",
             field=section,
         )
+    base_dir = getattr(options, "base_dir", None)
     values: dict[str, Any] = {}
-    for name, value in options.items():
-        field = fields[name]
-        values[name] = _coerce(value, hints[name], f"{section}.{name}", field.metadata.get("secret", False))
+    for name, given in options.items():
+        values[name] = _convert(given, fields[name], hints[name], f"{section}.{name}", base_dir)
     try:
         return cls(**values)
     except TypeError as exc:  # a required field is missing
         missing = [n for n, f in fields.items() if n not in values and _required(f)]
         raise ConfigError(f"missing required field(s): {', '.join(missing)}", field=section) from exc
+
+
+def _convert(given: Any, field: dataclasses.Field[Any], hint: Any, where: str, base_dir: object) -> Any:
+    is_secret = field.metadata.get("secret", False)
+    # A Secret is converted as the plain text it is, and sealed again after.
+    value = _coerce(given.reveal() if isinstance(given, Secret) else given, hint, where, is_secret)
+    if field.metadata.get("path") and isinstance(value, str) and value and isinstance(base_dir, str):
+        value = os.path.join(base_dir, os.path.expanduser(value))  # an absolute path stays as it is
+    return Secret(value) if is_secret and isinstance(value, str) else value
 
 
 def check_fields(config: object, *, section: str) -> None:
@@ -72,7 +110,7 @@ def check_fields(config: object, *, section: str) -> None:
     for field in dataclasses.fields(config):  # type: ignore[arg-type]
         value = getattr(config, field.name)
         allowed = _alternatives(hints[field.name])
-        kind = type(value)
+        kind = str if isinstance(value, Secret) else type(value)
         if kind in allowed or (kind is int and float in allowed):
             continue
         shown = "" if field.metadata.get("secret", False) else f" {value!r:.60}"

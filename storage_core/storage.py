@@ -34,7 +34,15 @@ from storage_core.capabilities import Capability
 from storage_core.codec import decode, decode_found, encode
 from storage_core.consistency import Consistency
 from storage_core.coordination import DEFAULT_CHANGE_RETENTION, Coordination, Lease
-from storage_core.errors import InvalidArgument, InvalidKey, KeyNotFound, NotSupported, StorageError, VersionConflict
+from storage_core.errors import (
+    InvalidArgument,
+    InvalidKey,
+    KeyNotFound,
+    NotSupported,
+    ReadOnly,
+    StorageError,
+    VersionConflict,
+)
 from storage_core.versions import content_version
 
 __all__ = [
@@ -165,6 +173,7 @@ class Storage(Coordination, ABC):
         self._lifecycle = threading.Lock()
         self._change_feed = False
         self._change_retention = DEFAULT_CHANGE_RETENTION
+        self._read_only = False
 
     # -- construction -------------------------------------------------------------------
 
@@ -189,11 +198,13 @@ class Storage(Coordination, ABC):
         consistency: Consistency | str | None = None,
         change_feed: bool | None = None,
         change_retention: int | None = None,
+        read_only: bool | None = None,
     ) -> Self:
-        """Set the key namespace, the default write consistency and the change feed, before ``initialize()``.
+        """Set the namespace, default write consistency, change feed and read-only mode, before ``initialize()``.
 
         *change_feed* records every write for ``watch()`` (it costs every write, so it is
         off unless asked for); *change_retention* is how many changes the store keeps.
+        *read_only* refuses every write with ``ReadOnly``, and a backend then creates nothing.
         """
         if self._open:
             raise StorageError(f"configure() {self!r} before initialize(), not while it is open")
@@ -214,6 +225,10 @@ class Storage(Coordination, ABC):
                     f"change_retention must be a whole number of changes >= 1, got {change_retention!r}"
                 )
             self._change_retention = change_retention
+        if read_only is not None:
+            if type(read_only) is not bool:
+                raise InvalidArgument(f"read_only must be True or False, got {read_only!r:.40}")
+            self._read_only = read_only
         return self
 
     @property
@@ -228,6 +243,11 @@ class Storage(Coordination, ABC):
         must keep the ``:`` after it, which no namespace holds, so prefixes stay distinct.
         """
         return f"{namespace}:"
+
+    @property
+    def read_only(self) -> bool:
+        """Whether every write is refused with ``ReadOnly``; a read-only backend also creates nothing."""
+        return self._read_only
 
     @property
     def default_consistency(self) -> Consistency:
@@ -272,7 +292,8 @@ class Storage(Coordination, ABC):
 
     def __repr__(self) -> str:
         ns = f" namespace={self.namespace!r}" if self._prefix else ""
-        return f"<{type(self).__name__} {self._describe()}{ns}>"
+        ro = " read-only" if self._read_only else ""
+        return f"<{type(self).__name__} {self._describe()}{ns}{ro}>"
 
     def _describe(self) -> str:
         """Where the store is, for ``repr`` and messages; never a secret."""
@@ -288,6 +309,17 @@ class Storage(Coordination, ABC):
                 f"the {self.name!r} backend does not support {capability.value}; use a backend that does "
                 "(local and redis support every capability), or do without it"
             )
+
+    def _require_writable(self, operation: str) -> None:
+        """Refuse *operation* before any I/O when the store is read-only; every public write checks this."""
+        if self._read_only:
+            raise self._read_only_refusal(operation)
+
+    def _read_only_refusal(self, operation: str) -> ReadOnly:
+        return ReadOnly(
+            f"{operation}() refused: {self!r} was opened read-only (read_only: true); "
+            "open it without read_only to change it"
+        )
 
     def _require_open(self) -> None:
         if not self._open:
@@ -354,6 +386,8 @@ class Storage(Coordination, ABC):
             LeaseLost: *fence* was given and is no longer current; nothing was written.
         """
         self._require_open()
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("write")
         full = self._prefix + check_key(key)
         data = encode(value, key)
         level = self._level(consistency)
@@ -374,6 +408,8 @@ class Storage(Coordination, ABC):
     def delete(self, key: str, *, consistency: Consistency | str | None = None, fence: Lease | None = None) -> bool:
         """Remove *key*; return whether it was there. *fence*: only while that lease is current."""
         self._require_open()
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("delete")
         full = self._prefix + check_key(key)
         level = self._level(consistency)
         if fence is not None:
@@ -402,6 +438,8 @@ class Storage(Coordination, ABC):
             LeaseLost: *fence* was given and is no longer current; nothing was written.
         """
         self._require_open()
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("update")
         full = self._prefix + check_key(key)
         level = self._level(consistency)
         ttl = check_ttl(ttl)
@@ -470,6 +508,8 @@ class Storage(Coordination, ABC):
         With *fence*: all items in one atomic step, only while that lease is current.
         """
         self._require_open()
+        if self._read_only:  # inlined: a method call per write for a flag that is rarely set
+            raise self._read_only_refusal("write_many")
         prefix = self._prefix
         encoded = [(prefix + check_key(k), encode(v, k)) for k, v in items.items()]
         level = self._level(consistency)

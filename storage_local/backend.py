@@ -31,7 +31,7 @@ from storage_local import sql
 from storage_local.config import LocalConfig, config_from_url
 from storage_local.connections import ConnectionPool
 from storage_local.coordination import LocalCoordination
-from storage_local.files import prepare_database_file
+from storage_local.files import prepare_database_file, read_only_uri
 from storage_local.sqlite_errors import translate
 
 __all__ = ["LocalStorage"]
@@ -74,7 +74,7 @@ class LocalStorage(LocalCoordination, Storage):
         # Resolved now, so a later chdir() cannot move the store.
         self._path = os.path.abspath(os.path.expanduser(self._config.path))
         # mode=rw: SQLite never creates the file itself, only prepare_database_file does.
-        self._uri = f"file:{quote(self._path)}?mode=rw"
+        self._uri = f"file:{quote(self._path)}?mode=rw"  # chosen again by _connect
         self._pool = ConnectionPool(self._open_connection, f"local:{self._path}")
         self._writes = 0
 
@@ -102,7 +102,7 @@ class LocalStorage(LocalCoordination, Storage):
         return f"local:{self._path}"
 
     def _failure(self, exc: sqlite3.Error) -> StorageError:
-        return translate(exc, self._path, self._config.timeout)
+        return translate(exc, self._path, self._config.timeout, read_only=self.read_only)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -112,10 +112,15 @@ class LocalStorage(LocalCoordination, Storage):
         )
 
     def _connect(self) -> None:
-        prepare_database_file(self._path)
+        if self.read_only:
+            self._uri = read_only_uri(self._path)
+        else:
+            self._uri = f"file:{quote(self._path)}?mode=rw"
+            prepare_database_file(self._path)
         self._pool.open()
         try:
-            self._prepare_schema(self._pool.reader())
+            if not self.read_only:
+                self._prepare_schema(self._pool.reader())
         except BaseException as exc:
             self._pool.close()
             if isinstance(exc, sqlite3.Error):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from storage_core.backend import ConfigError, check_fields, parse_options
+from storage_core.backend import ConfigError, check_fields, file_path, parse_options
 
 __all__ = ["SECTION", "LocalConfig", "config_from_url", "default_path"]
 
@@ -32,12 +32,14 @@ def default_path() -> str:
 class LocalConfig:
     """Options of the embedded SQLite backend.
 
-    ``path``: the database file. ``~`` is expanded; a relative path is relative to the
-    current directory when the store is constructed. Default: :func:`default_path`.
+    ``path``: the database file. ``~`` is expanded; a relative path in ``agent.yaml`` is
+    relative to that file's folder (so cron or a service manager, starting the agent
+    elsewhere, opens the same store), one given any other way is relative to the current
+    directory when the store is constructed. Default: :func:`default_path`.
     ``timeout``: seconds to wait for another writer's lock before giving up.
     """
 
-    path: str = field(default_factory=default_path)
+    path: str = file_path(default_factory=default_path)
     timeout: float = 5.0
 
     def __post_init__(self) -> None:

@@ -9,10 +9,11 @@ Folders we create are ``0700``; folders that already exist are left as they are.
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 
 from storage_core.backend import ConnectionFailed
 
-__all__ = ["DIR_MODE", "FILE_MODE", "prepare_database_file"]
+__all__ = ["DIR_MODE", "FILE_MODE", "prepare_database_file", "read_only_uri"]
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -76,3 +77,32 @@ def _sync_dir(folder: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_only_uri(path: str) -> str:
+    """The SQLite URI that opens the existing database *path* for reading only; creates nothing.
+
+    ``mode=ro`` refuses every write and never creates the database. A WAL database
+    also needs its ``-shm`` (and ``-wal``) files: in a folder this process may write
+    SQLite creates them if missing, so a reader beside a live writer stays exact. In a
+    folder nobody can write (a read-only mount, ``chattr +i``) no writer can exist
+    either, having nowhere to put its ``-wal``: the file is then opened ``immutable``,
+    which needs none of them.
+
+    Raises:
+        ConnectionFailed: "no store at PATH" when there is no database file there.
+    """
+    if os.path.isdir(path):
+        raise ConnectionFailed(
+            f"the database path {path} is a folder, not a store: point storage.local.path at its file"
+        )
+    if not os.path.isfile(path):
+        raise ConnectionFailed(
+            f"no store at {path}: a read-only open creates nothing; check storage.local.path "
+            "(or open it without read_only to create it)"
+        )
+    uri = f"file:{quote(path)}?mode=ro"
+    folder = os.path.dirname(path) or "."
+    if not os.path.exists(f"{path}-wal") and not os.access(folder, os.W_OK):
+        uri += "&immutable=1"
+    return uri

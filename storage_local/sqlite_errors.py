@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from storage_core.backend import ConnectionFailed, StorageError
+from storage_core.backend import ConnectionFailed, ReadOnly, StorageError
 
 __all__ = ["translate"]
 
@@ -44,9 +44,12 @@ _BY_CODE: dict[int, tuple[type[StorageError], str]] = {
 }
 
 
-def translate(exc: sqlite3.Error, path: str, timeout: float) -> StorageError:
-    """The storage-core error for *exc*, raised on the database at *path*."""
+def translate(exc: sqlite3.Error, path: str, timeout: float, *, read_only: bool = False) -> StorageError:
+    """The storage-core error for *exc*, raised on the database at *path* (opened *read_only*)."""
     code = getattr(exc, "sqlite_errorcode", None)
+    if read_only and code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+        # SQLite's own refusal, behind the template's: a write no public method sent.
+        return ReadOnly(f"the store at {path} was opened read-only, and SQLite refused a write to it ({exc})")
     kind, message = _BY_CODE.get(-1 if code is None else code & 0xFF, (StorageError, "SQLite failed on {path}: {exc}"))
     if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc):
         kind, message = StorageError, "the store at {path} was closed while in use ({exc}): initialize() it again"

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from storage_core.cli import backends, bench, delete, demo, doctor, export, get, import_, keys, migrate, put
+from storage_core.cli import backends, bench, delete, demo, doctor, export, get, import_, keys, migrate, put, ttl
 from storage_core.cli._args import Handler, add_common_options
 from storage_core.cli._errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, report
 from storage_core.cli._output import PROG, discard_stdout, logging_to_stderr
@@ -27,13 +27,15 @@ from storage_core.config import DEFAULT_CONFIG_FILE
 __all__ = ["CONFIG_ENV", "main"]
 
 # In the order `storage --help` lists them.
-_COMMANDS = (demo, backends, doctor, get, put, delete, keys, export, import_, migrate, bench)
+_COMMANDS = (demo, backends, doctor, get, put, delete, keys, ttl, export, import_, migrate, bench)
 
 _EPILOG = f"""\
 config:
   -c/--config takes an agent.yaml file or a URL (local:///abs/path/state.db,
   redis://[user:pass@]host:port/db, ...). Without it: ${CONFIG_ENV} if set, else
   ./{DEFAULT_CONFIG_FILE} if present, else the embedded default (a local SQLite file).
+  get, keys and ttl open the store read-only: they create nothing, and a missing
+  local file is "no store at PATH".
 
 output:
   stdout carries only data, so it can be piped; messages go to stderr. Colour and
@@ -42,8 +44,9 @@ output:
 exit status:
   0    success
   1    failure: a config, connection or data error, the key was not found
-       (get; delete without --missing-ok), a demo check failed, migrate's verify
-       found a difference, or import skipped a malformed line
+       (get, ttl; delete without --missing-ok), put --if-version found it changed,
+       a demo check failed, migrate's verify found a difference, or import
+       skipped a malformed line
   2    usage error: bad arguments
   130  interrupted (Ctrl-C)
   141  stdout was closed early, e.g. piped into head

@@ -6,6 +6,7 @@ import sys
 import traceback
 
 from storage_core.cli._output import PROG, one_line, scrub
+from storage_core.cli._store import config_hint
 from storage_core.errors import StorageError
 
 EXIT_OK = 0
@@ -30,7 +31,7 @@ def report(exc: Exception, *, debug: bool) -> int:
     if isinstance(exc, CommandError):
         message, unexpected = str(exc), exc.unexpected
     elif isinstance(exc, StorageError):  # its message says what failed and what to do
-        message, unexpected = str(exc), False
+        message, unexpected = f"{exc}{config_hint(exc)}", False
     else:
         message, unexpected = describe_unexpected(exc), True
     if debug:

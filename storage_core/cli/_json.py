@@ -23,7 +23,23 @@ def parse_json(text: str | bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         raise CommandError(f"the value is not valid JSON ({exc}){_advice(text)}") from None
     check_exact_ints(text)
+    if isinstance(value, dict | list):
+        check_unique_keys(text)
     return value
+
+
+def check_unique_keys(text: str | bytes) -> None:
+    """Raise ``CommandError`` naming a key given twice in one object (JSON parsers keep the last, silently)."""
+    json.loads(text, object_pairs_hook=_unique)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise CommandError(f"the key {key!r} is given twice in one JSON object; keep one")
+        found[key] = value
+    return found
 
 
 def check_exact_ints(text: str | bytes) -> None:

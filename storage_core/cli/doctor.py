@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 from storage_core.cli._args import Commands, add_command
 from storage_core.cli._errors import EXIT_OK, CommandError, describe_unexpected
 from storage_core.cli._output import note, one_line, out, scrub
-from storage_core.cli._store import config_source
+from storage_core.cli._store import config_hint, config_source
 from storage_core.config import StorageConfig, load_config
 from storage_core.errors import StorageError
-from storage_core.factory import is_url, open_storage
+from storage_core.factory import build_backend, is_url, open_storage
 from storage_core.redact import redact_url
 from storage_core.storage import Storage
 
@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     if source is not None and is_url(source):
         target = checks.run("config", lambda: source, lambda url: f"URL {redact_url(url)}")
     else:
-        target = checks.run("config", lambda: load_config(source), _describe_config)
+        # The backend's own section is checked here too (built, no I/O), so a mistake in it
+        # fails this step rather than passing it and failing at open.
+        target = checks.run("config", lambda: _checked_config(source), _describe_config)
     store = checks.run("open", lambda: open_storage(target), repr)
     with store:
         checks.run("ping", store.ping)
@@ -59,12 +61,20 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _checked_config(source: str | None) -> StorageConfig:
+    config = load_config(source)
+    build_backend(config)
+    return config
+
+
 def _describe_config(config: StorageConfig) -> str:
     source = config.source
     if source == StorageConfig.source:
         source = "embedded default"
     namespace = config.namespace or "-"
-    return f"{source} (backend {config.backend}, consistency {config.consistency}, namespace {namespace})"
+    # Where the store is once relative paths are resolved, without opening it (e.g. local:/abs/state.db).
+    where = repr(build_backend(config)).strip("<>").split(" ", 1)[-1]
+    return f"{source} (backend {config.backend}, consistency {config.consistency}, namespace {namespace}) -> {where}"
 
 
 def _read_back(store: Storage, key: str, expected: Any) -> None:
@@ -99,7 +109,7 @@ class _Checks:
             result = action()
         except (CommandError, StorageError) as exc:
             self._line(step, "FAIL", start)
-            raise CommandError(f"doctor: {step} failed: {exc}") from exc
+            raise CommandError(f"doctor: {step} failed: {exc}{config_hint(exc)}") from exc
         except Exception as exc:
             self._line(step, "FAIL", start)
             raise CommandError(f"doctor: {step} failed: {describe_unexpected(exc)}", unexpected=True) from exc

@@ -29,7 +29,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         keys = store.keys(args.prefix)
         try:
             for key in itertools.islice(keys, args.limit):

@@ -12,6 +12,7 @@ from storage_core.testing._keys import KeysContract
 from storage_core.testing._leases import LeasesContract
 from storage_core.testing._lifecycle import LifecycleContract
 from storage_core.testing._namespaces import NamespacesContract
+from storage_core.testing._read_only import ReadOnlyContract
 from storage_core.testing._transactions import TransactionsContract
 from storage_core.testing._ttl_read import OrderedKeysContract, TtlReadContract
 from storage_core.testing._values import ValuesContract
@@ -36,6 +37,7 @@ class StorageContract(
     TransactionsContract,
     ChangesContract,
     CoordinationProcessesContract,
+    ReadOnlyContract,
 ):
     """Subclass as ``Test...`` and define the ``storage_factory`` fixture to run the suite.
 
@@ -91,4 +93,13 @@ class StorageContract(
 
     Hook: override ``write_raw(store, key, data)`` to plant non-JSON bytes the way a
     foreign writer would; by default it uses the backend's ``_write`` primitive.
+
+    Read-only mode is checked too: the store is reopened with
+    ``configure(read_only=True)`` and every write must raise ``ReadOnly``.
+
+    ``OutcomeUnknown`` (a ``ConnectionFailed``: a conditional write whose reply was lost
+    while the key changed) is raised by ``redis`` (``storage_redis.OutcomeUnknown``),
+    never by ``local``. The suite does not provoke it, since that needs a reply lost on
+    the network: a networked backend raises a ``ConnectionFailed`` subclass for it, never
+    a ``VersionConflict``, and proves it with fault tests of its own.
     """

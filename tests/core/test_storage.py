@@ -20,6 +20,7 @@ from storage_core import (
     InvalidArgument,
     InvalidKey,
     NotSupported,
+    ReadOnly,
     StorageError,
     VersionConflict,
 )
@@ -184,6 +185,48 @@ def test_a_declared_capability_is_supported(store: MemoryStorage, monkeypatch: p
     monkeypatch.setattr(type(store), "capabilities", frozenset({Capability.ATOMIC_WRITE_MANY}))
     assert store.supports("atomic_write_many")
     store._require(Capability.ATOMIC_WRITE_MANY)
+
+
+class RefusesIO(MemoryStorage):
+    """Any write primitive reached is a test failure: read-only must refuse before them."""
+
+    def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
+        raise AssertionError("_write reached")
+
+    def _write_if(
+        self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
+    ) -> bool:
+        raise AssertionError("_write_if reached")
+
+    def _delete(self, key: str, consistency: Consistency) -> bool:
+        raise AssertionError("_delete reached")
+
+    def _read(self, key: str) -> bytes | None:
+        raise AssertionError("_read reached")  # update() must not even read first
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.write("k", 1),
+        lambda s: s.write("k", 1, if_version="v"),
+        lambda s: s.write_many({"k": 1}),
+        lambda s: s.delete("k"),
+        lambda s: s.update("k", lambda v: v, default=0),
+    ],
+)
+def test_read_only_refuses_every_write_before_any_primitive(call: Any) -> None:
+    with RefusesIO(uuid4().hex).configure(read_only=True) as store, pytest.raises(ReadOnly, match="opened read-only"):
+        call(store)
+
+
+def test_read_only_is_set_with_a_bool_before_initialize() -> None:
+    store = MemoryStorage(uuid4().hex)
+    assert not store.read_only
+    with pytest.raises(InvalidArgument, match="read_only must be True or False"):
+        store.configure(read_only="yes")  # type: ignore[arg-type]
+    with store, pytest.raises(StorageError, match="before initialize"):
+        store.configure(read_only=True)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from storage_core import ConfigError, available_backends, open_storage
+from storage_core import ConfigError, available_backends, load_config, open_storage
+from storage_core.factory import build_backend
 from storage_local import LocalConfig, LocalStorage, default_path
 from storage_local.plugin import storage_register_backends
 
@@ -65,6 +66,42 @@ def test_relative_path_is_relative_to_cwd_at_construction(tmp_path: Path, monkey
     assert not (tmp_path / "elsewhere" / "data").exists()
 
 
+def test_a_relative_path_in_a_config_file_is_relative_to_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etc = tmp_path / "etc" / "agent"
+    etc.mkdir(parents=True)
+    (etc / "agent.yaml").write_text("storage:\n  local:\n    path: data/state.db\n", encoding="utf-8")
+    (tmp_path / "cron").mkdir()
+    for cwd in (etc, tmp_path / "cron", tmp_path):  # started by hand, by cron, by a service manager
+        monkeypatch.chdir(cwd)
+        with open_storage("../etc/agent/agent.yaml" if cwd == tmp_path / "cron" else etc / "agent.yaml") as store:
+            assert isinstance(store, LocalStorage)
+            assert store.path == str(etc / "data" / "state.db")
+            store.update("opened", lambda n: n + 1, default=0)
+    with open_storage(f"local://{etc}/data/state.db") as store:
+        assert store.read("opened") == 3
+    assert not (tmp_path / "cron" / "data").exists()
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_absolute_or_home_path_in_a_config_file_stays_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"storage:\n  local:\n    path: {tmp_path}/abs.db\n", encoding="utf-8")
+    assert open_storage_unopened(config).path == str(tmp_path / "abs.db")
+    config.write_text("storage:\n  local:\n    path: ~/h.db\n", encoding="utf-8")
+    assert open_storage_unopened(config).path == str(tmp_path / "home" / "h.db")
+
+
+def open_storage_unopened(config: Path) -> LocalStorage:
+    store = build_backend(load_config(config))
+    assert isinstance(store, LocalStorage)
+    return store
+
+
 def test_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     assert LocalStorage.from_options({"path": "~/s.db"}).path == str(tmp_path / "s.db")
@@ -78,7 +115,7 @@ def test_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         ({"timeout": True}, "storage.local.timeout", "expected a number"),
         ({"timeout": -1}, "storage.local.timeout", "seconds >= 0"),
         ({"timeout": "nan"}, "storage.local.timeout", "finite"),
-        ({"pth": "/tmp/x.db"}, "storage.local", "unknown field 'pth'; expected one of: path, timeout"),
+        ({"pth": "/tmp/x.db"}, "storage.local", "'pth' (did you mean 'path'?); expected one of: path, timeout"),
         ({"path": ""}, "storage.local.path", "path of a database file"),
         ({"path": 3}, "storage.local.path", "expected a string"),
         ({"path": "a\x00b"}, "storage.local.path", "NUL"),

@@ -10,6 +10,7 @@ import pytest
 import redis
 import yaml
 from redis.connection import SSLConnection, UnixDomainSocketConnection
+from storage_redis.tls import TLSConnection
 
 from storage_core import ConfigError, available_backends, load_config
 from storage_redis import RedisConfig, RedisStorage
@@ -172,7 +173,8 @@ def test_connection_kwargs_carry_every_field(tmp_path: Path) -> None:
         ssl_check_hostname=False,
     )
     kwargs = _pool_kwargs(config)
-    assert kwargs["connection_class"] is SSLConnection
+    assert kwargs["connection_class"] is TLSConnection
+    assert issubclass(TLSConnection, SSLConnection)
     expected = {
         "username": "bob",
         "password": "field-pw",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import OpenRedis, ServerFactory, Sleeps
 
-from storage_core import AuthenticationFailed, ConfigError, ConnectionFailed, open_storage
+from storage_core import AuthenticationFailed, ConfigError, ConnectionFailed, load_config, open_storage
+from storage_core.factory import build_backend
 from storage_redis import RedisConfig, RedisStorage
 
 SECRET = "pa55-Hunter2-9f3a"
@@ -140,3 +143,54 @@ def test_config_repr_never_shows_secrets() -> None:
     assert SECRET not in repr(config)
     assert SECRET not in str(config)
     assert SECRET not in repr(RedisStorage(config))
+
+
+def _dump(obj: object) -> dict[str, object]:
+    """``vars(obj)``, with the slots of a slotted object (a ``RedisConfig``) instead of a ``__dict__``."""
+    found = dict(getattr(obj, "__dict__", {}))
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if hasattr(obj, name) and name not in ("__dict__", "__weakref__"):
+                found[name] = getattr(obj, name)
+    return found
+
+
+def _shown(obj: object) -> Iterator[str]:
+    yield repr(obj)
+    yield str(obj)
+    yield "%s" % (obj,)  # noqa: UP031 - as logging formats it
+    yield repr(_dump(obj))
+    try:
+        copy = pickle.loads(pickle.dumps(obj))  # noqa: S301 - our own object
+    except TypeError:  # a store holds locks and a pool: it does not pickle at all
+        return
+    yield repr(copy)
+    yield str(copy)
+    yield repr(_dump(copy))
+
+
+def test_objects_built_from_a_config_mask_its_secrets(
+    server_factory: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = server_factory("--requirepass", SECRET)
+    monkeypatch.setenv("REDIS_PASSWORD", SECRET)
+    path = tmp_path / "agent.yaml"
+    path.write_text(
+        "storage:\n  backend: redis\n  redis:\n"
+        f"    url: redis://agent:{SECRET}@127.0.0.1:{server.port}/0\n"
+        "    password: ${REDIS_PASSWORD}\n    username: default\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    built = build_backend(config)
+    assert isinstance(built, RedisStorage)
+    shown = [text for obj in (config, config.options_for("redis"), built, built.config) for text in _shown(obj)]
+    with open_storage(path) as store:
+        store.write("k", 1)
+        assert isinstance(store, RedisStorage)
+        shown += [text for obj in (store, store.config) for text in _shown(obj)]
+        shown += [repr(value) for value in _dump(store).values()]  # the pool, the client, the policy
+    shown += _shown(store)
+    leaks = [text for text in shown if SECRET in text]
+    assert leaks == []
+    assert "redis://agent:***@127.0.0.1" in repr(config)

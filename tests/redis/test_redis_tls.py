@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import ssl
+import time
 from pathlib import Path
 
 import pytest
 from conftest import OpenRedis, ServerFactory, Sleeps, unavailable
-from redis_servers import RedisServer, SlammingServer, make_certificates, tls_args
+from redis_servers import RedisServer, SlammingServer, _Listener, make_certificates, tls_args
 
 from storage_core import ConnectionFailed
 
@@ -181,3 +183,81 @@ def test_a_tls_server_that_is_down_is_retried(
         store.read("k")
     assert len(sleeps) == 2
     assert "ssl_certfile" not in str(caught.value), "it has one: no hint about client certificates"
+
+
+def test_rediss_to_a_plain_server_fails_at_once_saying_it_may_not_speak_tls(
+    server: RedisServer, open_redis: OpenRedis
+) -> None:
+    sleeps = Sleeps()
+    store = open_redis(
+        server.url.replace("redis://", "rediss://"),
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        max_retries=3,
+        sleep=sleeps,
+        initialize=False,
+    )
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailed) as caught:
+        store.initialize()
+    elapsed = time.monotonic() - started
+    message = str(caught.value)
+    assert "accepted the TCP connection but not the TLS handshake" in message
+    assert "the server may not speak TLS; use a redis:// URL for a plain port" in message
+    assert "not retried" in message
+    assert sleeps == [], "one handshake timeout, no retries"
+    assert elapsed < 3.0, f"took {elapsed:.1f} s: one socket_timeout (1 s), not four"
+
+
+class PlainTextServer(_Listener):
+    """Answers every connection with a Redis error line, in plain text, as a non-TLS service would."""
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.sendall(b"-ERR unknown command\r\n")
+
+
+def test_a_plain_text_answer_to_the_handshake_is_not_retried_either(open_redis: OpenRedis) -> None:
+    sleeps = Sleeps()
+    with PlainTextServer() as plain:
+        store = open_redis(f"rediss://127.0.0.1:{plain.port}/0", max_retries=3, sleep=sleeps, initialize=False)
+        with pytest.raises(ConnectionFailed, match="the server may not speak TLS") as caught:
+            store.initialize()
+        assert plain.accepted == 1
+    assert sleeps == []
+    assert any(getattr(e, "reason", None) == "WRONG_VERSION_NUMBER" for e in _ssl_errors(caught.value))
+
+
+def test_a_tls_server_that_stalls_after_a_good_handshake_is_retried(
+    tls_server: RedisServer, certs: dict[str, Path], open_redis: OpenRedis
+) -> None:
+    sleeps = Sleeps()
+    store = open_redis(
+        tls_server.url,
+        ssl_ca_certs=str(certs["ca.crt"]),
+        ssl_certfile=str(certs["client.crt"]),
+        ssl_keyfile=str(certs["client.key"]),
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        max_retries=2,
+        sleep=sleeps,
+    )
+    store.write("k", 1)
+    with tls_server.frozen(), pytest.raises(ConnectionFailed, match="could not be reached after 2 retries"):
+        store.read("k")  # the kernel still accepts TCP for a stopped server: the handshake stalls
+    assert len(sleeps) == 2, "a stall of a server that spoke TLS before is retried like any timeout"
+    assert store.read("k") == 1
+
+
+def test_debug_logging_shows_no_maintenance_notification_noise(
+    server: RedisServer, open_redis: OpenRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Redis 7 does not know CLIENT MAINT_NOTIFICATIONS; redis-py 8 sends it on every new
+    # connection unless told not to, and logs the refusal at DEBUG.
+    caplog.set_level(logging.DEBUG)  # redis-py's loggers too, as --debug sets them
+    store = open_redis(server.url, max_connections=4)
+    store.write("k", 1)
+    assert store.read("k") == 1
+    logging.getLogger("redis.connection").debug("probe")  # where redis-py logs that refusal
+    assert [r.getMessage() for r in caplog.records if r.name == "redis.connection"] == ["probe"]
+    logged = [r.getMessage() for r in caplog.records]
+    assert not [line for line in logged if "maintenance" in line.lower() or "MAINT_NOTIFICATIONS" in line]

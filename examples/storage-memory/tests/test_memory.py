@@ -84,7 +84,7 @@ def test_a_url_with_more_than_a_name_is_refused(url: str) -> None:
     [
         ({"name": ""}, "storage.memory.name: expected a non-empty name"),
         ({"name": 3}, "storage.memory.name: expected a string, got int 3"),
-        ({"nmae": "x"}, "storage.memory: unknown field 'nmae'; expected one of: name"),
+        ({"nmae": "x"}, "storage.memory: unknown field 'nmae' (did you mean 'name'?); expected one of: name"),
     ],
 )
 def test_bad_options_name_the_field(options: dict[str, object], says: str) -> None:

@@ -18,10 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from redis.backoff import NoBackoff
 from redis.connection import parse_url as _untyped_parse_url
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
-from storage_core.backend import ConfigError, check_fields, redact_url, secret
+from storage_core.backend import ConfigError, Secret, check_fields, redact_url, seal_secret_fields, secret
 from storage_redis.addresses import CLUSTER_PORT, SENTINEL_PORT, TopologyURL, parse_addresses, parse_topology_url
+from storage_redis.tls import HandshakeRecord, TLSConnection
 
 __all__ = ["SCHEMES", "RedisConfig", "section_options"]
 
@@ -55,6 +57,11 @@ def parse_url(url: str) -> dict[str, Any]:
     """redis-py's reading of a Redis URL into connection keyword arguments."""
     options: dict[str, Any] = _untyped_parse_url(url)  # type: ignore[no-untyped-call]
     return options
+
+
+def _plain(secret: str) -> str:
+    """The text of a (possibly sealed) secret, for the client library that authenticates with it."""
+    return Secret(secret).reveal()
 
 
 def _fail(name: str, message: str) -> ConfigError:
@@ -158,6 +165,7 @@ class RedisConfig:
     def __post_init__(self) -> None:
         self._settle_defaults()
         check_fields(self, section=SECTION)
+        seal_secret_fields(self)  # built directly with plain strs, it masks them all the same
         self._check_url()
         self._check_topology_fields()
         self._check_numbers()
@@ -373,6 +381,8 @@ class RedisConfig:
             kwargs["username"] = self.username
         if self.password is not None:
             kwargs["password"] = self.password
+        if kwargs["password"] is not None:
+            kwargs["password"] = _plain(kwargs["password"])
         if self.db is not None:
             kwargs["db"] = self.db
         kwargs.update(
@@ -393,7 +403,7 @@ class RedisConfig:
         """Sentinel: keyword arguments for the clients that ask the sentinels, retries off too."""
         return {
             "username": self.sentinel_username,
-            "password": self.sentinel_password,
+            "password": None if self.sentinel_password is None else _plain(self.sentinel_password),
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_connect_timeout,
             "client_name": self.client_name,
@@ -419,7 +429,7 @@ class RedisConfig:
             found.append(self._topology_url().password)
         else:
             found += [urlsplit(self.url).password, parse_url(self.url).get("password")]
-        return tuple(s for s in found if s)
+        return tuple(Secret(s) for s in found if s)
 
     def connection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for redis-py's ``BlockingConnectionPool``, retries switched off."""
@@ -429,7 +439,7 @@ class RedisConfig:
         if self.username is not None:
             kwargs["username"] = self.username
         if self.password is not None:
-            kwargs["password"] = self.password
+            kwargs["password"] = Secret(self.password).reveal()
         if self.db is not None:
             kwargs["db"] = self.db
         kwargs.update(
@@ -441,15 +451,20 @@ class RedisConfig:
             client_name=self.client_name,
             # One explicit zero-retry policy: the pool's connections never retry on their own.
             retry=Retry(NoBackoff(), 0),
+            # Off: on servers without CLIENT MAINT_NOTIFICATIONS (all of Redis < 8) redis-py's
+            # "auto" sends it on every new connection and logs the refusal into --debug output.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         if self.scheme != "unix":
             kwargs["socket_keepalive"] = True
         if self.scheme == "rediss":
             kwargs.update(
+                connection_class=TLSConnection,  # says when the server did not answer the handshake
+                handshakes=HandshakeRecord(),  # one per pool: the connections of one server share it
                 ssl_ca_certs=self.ssl_ca_certs,
                 ssl_certfile=self.ssl_certfile,
                 ssl_keyfile=self.ssl_keyfile,
-                ssl_password=self.ssl_password,
+                ssl_password=None if self.ssl_password is None else Secret(self.ssl_password).reveal(),
                 ssl_cert_reqs=self.ssl_cert_reqs,
                 ssl_check_hostname=self.ssl_check_hostname,
             )

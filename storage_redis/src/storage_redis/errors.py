@@ -24,6 +24,7 @@ from storage_core.backend import (
     StorageError,
 )
 from storage_redis.config import RedisConfig
+from storage_redis.tls import TLSHandshakeTimedOut
 
 __all__ = [
     "MessageContext",
@@ -34,6 +35,7 @@ __all__ = [
     "is_retryable",
     "maybe_applied",
     "server_state",
+    "speaks_no_tls",
     "tls_problem",
     "translate",
 ]
@@ -91,6 +93,8 @@ _RETRYABLE_TYPES: tuple[type[BaseException], ...] = (
 _POOL_EMPTY = "No connection available."
 # These mean the peer went away mid-handshake, as a restarting server does: retried.
 _TLS_TRANSIENT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+# What OpenSSL says when the bytes that came back are no TLS record: a plain-text reply.
+_NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL")
 
 
 def _code(exc: BaseException) -> str:
@@ -136,9 +140,20 @@ def tls_problem(exc: BaseException, *, tls: bool) -> BaseException | None:
     for cause in _chain(exc):
         if isinstance(cause, ssl.SSLError) and not isinstance(cause, _TLS_TRANSIENT):
             return cause
-        if isinstance(cause, FileNotFoundError):
+        if isinstance(cause, (FileNotFoundError, TLSHandshakeTimedOut)):
             return cause
     return None
+
+
+def speaks_no_tls(exc: BaseException, *, tls: bool) -> bool:
+    """The server answered TCP but not TLS: silent through the handshake, or a reply that is no TLS record.
+
+    What a ``rediss://`` URL pointed at a plain port meets; retrying cannot change it.
+    """
+    problem = tls_problem(exc, tls=tls)
+    if isinstance(problem, TLSHandshakeTimedOut):
+        return True
+    return isinstance(problem, ssl.SSLError) and getattr(problem, "reason", None) in _NOT_TLS_REASONS
 
 
 def server_state(exc: BaseException) -> tuple[str, str] | None:
@@ -229,6 +244,10 @@ def _tls_file(exc: BaseException, context: MessageContext, key: str | None) -> M
     return _NONE if isinstance(tls_problem(exc, tls=context.tls), FileNotFoundError) else None
 
 
+def _plain_server(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
+    return _NONE if speaks_no_tls(exc, tls=context.tls) else None
+
+
 def _tls_handshake(exc: BaseException, context: MessageContext, key: str | None) -> Mapping[str, str] | None:
     return _NONE if tls_problem(exc, tls=context.tls) is not None else None
 
@@ -277,6 +296,12 @@ _RULES: tuple[tuple[_Test, type[StorageError], str], ...] = (
         ConnectionFailed,
         "a TLS file for Redis at {where} could not be read ({text}); check the paths in ssl_ca_certs, "
         "ssl_certfile and ssl_keyfile; not retried",
+    ),
+    (
+        _plain_server,
+        ConnectionFailed,
+        "Redis at {where} accepted the TCP connection but not the TLS handshake ({text}): the server may not "
+        "speak TLS; use a redis:// URL for a plain port, or point url at the server's tls-port; not retried",
     ),
     (
         _tls_handshake,

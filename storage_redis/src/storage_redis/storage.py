@@ -44,6 +44,7 @@ from storage_core.backend import (
     ConfigError,
     Consistency,
     ExponentialBackoff,
+    ReadOnly,
     RetryPolicy,
     Storage,
     StorageError,
@@ -230,7 +231,8 @@ class RedisStorage(RedisCoordination, Storage):
     def _ping(self) -> None:
         self._call(lambda client: client.execute_command("PING"))
         if not self._checked:  # once per initialize(), not on every ping()
-            self._load_scripts()
+            if not self.read_only:  # only writes run scripts; a read-only ACL user may not load them
+                self._load_scripts()
             if self._config.wait_aof:
                 self._check_waitaof()
             self._checked = True
@@ -270,6 +272,11 @@ class RedisStorage(RedisCoordination, Storage):
 
     # -- writes -------------------------------------------------------------------------
 
+    def _refuse_if_read_only(self, what: object) -> None:
+        """Behind the template's check: no write command leaves a read-only store, whoever calls."""
+        if self.read_only:
+            raise ReadOnly(f"{what} refused before it was sent: {self!r} was opened read-only")
+
     def _send_write(
         self,
         args: Sequence[Any],
@@ -284,6 +291,7 @@ class RedisStorage(RedisCoordination, Storage):
         At STRONG with ``wait_replicas``/``wait_aof``, confirm it with WAIT/WAITAOF when it
         wrote something (*key* None: a batch; *conditional*: it may write nothing).
         """
+        self._refuse_if_read_only(args[0])
         confirmation = self._confirmation
         wait = confirmation.needed(consistency)
         result, acks = self._call(
@@ -322,6 +330,7 @@ class RedisStorage(RedisCoordination, Storage):
     def _write_if(
         self, key: str, data: bytes, expected: str | None, ttl: float | None, consistency: Consistency
     ) -> bool:
+        self._refuse_if_read_only("a conditional write")
         if self._change_feed:
             return self._transact({key: expected}, [(key, data)], (), ttl, None, consistency).applied
         confirmation = self._confirmation
