@@ -34,7 +34,7 @@ config:
   -c/--config takes an agent.yaml file or a URL (local:///abs/path/state.db,
   redis://[user:pass@]host:port/db, ...). Without it: ${CONFIG_ENV} if set, else
   ./{DEFAULT_CONFIG_FILE} if present, else the embedded default (a local SQLite file).
-  get, keys and ttl open the store read-only: they create nothing, and a missing
+  get, keys, ttl and export open the store read-only: they create nothing, and a missing
   local file is "no store at PATH".
 
 output:

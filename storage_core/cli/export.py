@@ -36,7 +36,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         if args.output is None:
             count = export(store, args.prefix, sys.stdout.buffer)
         else:

@@ -31,7 +31,7 @@ def tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-@pytest.mark.parametrize("command", [("get", "k"), ("get", "k", "--entry"), ("keys",), ("ttl", "k")])
+@pytest.mark.parametrize("command", [("get", "k"), ("get", "k", "--entry"), ("keys",), ("ttl", "k"), ("export",)])
 def test_a_read_command_on_a_missing_store_creates_nothing(run: Run, tmp_path: Path, command: tuple[str, ...]) -> None:
     path = tmp_path / "no" / "such" / "state.db"
     before = tree(tmp_path)
