@@ -668,6 +668,9 @@ def test_python_m_runs_the_same_command_line(tmp_path: Path) -> None:
 
 def test_get_on_the_embedded_default_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     """Start-up: no progress/table library, no other backend, nothing only another command needs."""
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    # An existing store: get opens read-only, and a missing one would stop before the read.
+    subprocess.run([sys.executable, "-m", "storage_core.cli", "put", "other", "1"], check=True, cwd=tmp_path, env=env)
     probe = (
         "import sys\n"
         "from storage_core.cli import main\n"
@@ -681,7 +684,7 @@ def test_get_on_the_embedded_default_imports_nothing_it_does_not_use(tmp_path: P
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+        env=env,
         timeout=60,
     )
     assert done.stderr == "storage: error: key 'k' not found\n"

@@ -63,6 +63,8 @@ __all__ = ["RedisStorage"]
 log = logging.getLogger("storage_redis")
 
 T = TypeVar("T")
+# COUNT of a listing's first SCAN page; later pages double up to scan_count.
+_FIRST_SCAN_COUNT = 64
 # Keys per MGET: bounds one reply's size; more keys go as several MGETs in one pipeline.
 _MGET_CHUNK = 10_000
 # SCAN's MATCH with these escaped matches the prefix literally, so no key needs checking again.
@@ -485,7 +487,9 @@ class RedisStorage(RedisCoordination, Storage):
 
     def _scan(self, client: Client | None, primary: Client, pattern: str) -> Iterator[str]:
         """The keys matching *pattern* on *primary*, page by page, while the store holds *client*."""
-        count = self._config.scan_count
+        # The first page small, so the first key comes fast and a listing holds little before
+        # it yields; then doubling up to scan_count (SCAN allows a new COUNT on every call).
+        count = min(_FIRST_SCAN_COUNT, self._config.scan_count)
         cursor = 0
         while True:
             if self._client is not client:  # closed, or closed and opened again, since the listing began
@@ -501,3 +505,4 @@ class RedisStorage(RedisCoordination, Storage):
                     continue  # not a key storage-core could have written
             if not cursor:
                 return
+            count = min(count * 2, self._config.scan_count)
