@@ -13,8 +13,12 @@ from storage_core.storage import Storage
 from storage_core.testing import StorageContract, StorageFactory, config_factory
 from storage_core.testing._base import MakeStore
 from storage_core.testing._bulk import BulkContract
+from storage_core.testing._changes import ChangesContract
+from storage_core.testing._coordination_processes import CoordinationProcessesContract
 from storage_core.testing._keys import KeysContract
+from storage_core.testing._leases import LeasesContract
 from storage_core.testing._namespaces import NamespacesContract
+from storage_core.testing._transactions import TransactionsContract
 from storage_core.testing._values import ValuesContract
 from storage_core.testing._versions import VersionsContract
 
@@ -64,11 +68,21 @@ class TestClusterContract(ClusterFixtures, StorageContract):
 
 
 class TestClusterHashTagContract(
-    ClusterFixtures, ValuesContract, KeysContract, BulkContract, NamespacesContract, VersionsContract
+    ClusterFixtures,
+    ValuesContract,
+    KeysContract,
+    BulkContract,
+    NamespacesContract,
+    VersionsContract,
+    LeasesContract,
+    TransactionsContract,
+    ChangesContract,
+    CoordinationProcessesContract,
 ):
     """Each namespace in one slot (``{namespace}:key``): the parts of the contract that the tag
-    changes (where keys live, how they are listed and batched); the rest runs untagged above,
-    where every store costs a cluster discovery, so running it twice would double CI time."""
+    changes (where keys live, how they are listed and batched) and coordination, which needs
+    it (one script over a namespace's keys, its leases and its feed); the rest runs untagged
+    above, where every store costs a cluster discovery, so running it twice would double CI time."""
 
     options: ClassVar[dict[str, Any]] = {"wait_replicas": 1, "namespace_hash_tag": True}
 

@@ -80,6 +80,17 @@ class RedisCoordination:
             self, operation: Callable[[Client], T], key: str | None = None, client: Client | None = None
         ) -> T: ...
 
+        def _send_once(
+            self,
+            client: Client,
+            key: str | None,
+            args: Sequence[Any],
+            *,
+            wait: bool,
+            script: Script | None,
+            conditional: bool,
+        ) -> tuple[Any, Any]: ...
+
     _cached_store_id: str | None = None
 
     def _script(self, script: Script, keys: Sequence[Any], args: Sequence[Any], key: str | None = None) -> Any:
@@ -158,14 +169,15 @@ class RedisCoordination:
         tail: list[str | bytes] = [version or "" for version in expect.values()]
         tail.extend(data for _, data in writes)
         confirmation = self._confirmation
-        wait = confirmation.needed(consistency)
+        # Nothing to write, nothing to wait for (and, on a cluster, no key to route a WAIT by).
+        wait = confirmation.needed(consistency) and bool(writes or deletes)
         lost = LostReply()
         first = next(iter([*expect, *(k for k, _ in writes), *deletes]), None)
 
         def attempt(client: Client) -> tuple[Any, Any]:
             command = ("EVALSHA", TRANSACT.sha, len(keys), *keys, *head, lost.flag, *tail)
             try:
-                return confirmation.send(client, command, wait=wait, script=TRANSACT, conditional=True)
+                return self._send_once(client, first, command, wait=wait, script=TRANSACT, conditional=True)
             except rx.ResponseError as exc:
                 if str(exc).startswith(_REFUSED):
                     return str(exc).split()[1:], None
@@ -202,7 +214,7 @@ class RedisCoordination:
         def attempt(client: Client) -> tuple[Any, Any]:
             command = ("EVALSHA", FENCED_SET.sha, 2, lease_key, key, fence.token, data, px, lost.flag)
             try:
-                return confirmation.send(client, command, wait=wait, script=FENCED_SET, conditional=True)
+                return self._send_once(client, key, command, wait=wait, script=FENCED_SET, conditional=True)
             except Exception as exc:
                 _check_slots(exc)
                 lost.note(exc)
