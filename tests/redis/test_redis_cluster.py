@@ -15,6 +15,9 @@ from topologies import ClusterTopology
 from storage_core import ConsistencyError, StorageError
 from storage_redis import RedisStorage
 
+# Multi-server topologies: the editable run covers them; see .ci/test-installed.
+pytestmark = pytest.mark.topology
+
 PrivateCluster = Callable[..., ClusterTopology]
 
 

@@ -14,6 +14,9 @@ from topologies import SentinelTopology
 
 from storage_core import AuthenticationFailed, ConsistencyError
 
+# Multi-server topologies: the editable run covers them; see .ci/test-installed.
+pytestmark = pytest.mark.topology
+
 PrivateSentinel = Callable[..., SentinelTopology]
 
 

@@ -22,6 +22,9 @@ from storage_core.testing._transactions import TransactionsContract
 from storage_core.testing._values import ValuesContract
 from storage_core.testing._versions import VersionsContract
 
+# Multi-server topologies: the editable run covers them; see .ci/test-installed.
+pytestmark = pytest.mark.topology
+
 
 class TestSentinelContract(StorageContract):
     """Through the sentinels, with separate passwords for them and for the data nodes, at STRONG with WAIT."""

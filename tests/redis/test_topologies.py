@@ -6,8 +6,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from redis_servers import _RUNNING, stop_all
 from topologies import SERVICE, ClusterTopology, SentinelTopology
+
+# Multi-server topologies: the editable run covers them; see .ci/test-installed.
+pytestmark = pytest.mark.topology
 
 
 def _alive(pid: int) -> bool:
