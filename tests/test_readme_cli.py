@@ -13,7 +13,14 @@ SECTION = README.split("## The command line", 1)[1].split("\n## ", 1)[0]
 
 
 def _flags(parser: argparse.ArgumentParser) -> set[str]:
-    return {flag for action in parser._actions for flag in action.option_strings if flag not in ("-h", "--help")}
+    """The flags a user is shown: not -h/--help, and not a hidden one (help=SUPPRESS, for tests)."""
+    return {
+        flag
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS
+        for flag in action.option_strings
+        if flag not in ("-h", "--help")
+    }
 
 
 def test_every_command_and_flag_is_in_the_readme() -> None:
