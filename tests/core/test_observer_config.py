@@ -234,7 +234,11 @@ def test_log_at_another_level_and_silent_when_its_logger_is_off(
     ("entry", "field", "message"),
     [
         ({"name": "log", "level": "loud"}, "storage.observers[0].level", "expected one of debug, info, warning"),
-        ({"name": "log", "lvl": "info"}, "storage.observers[0]", "unknown field 'lvl' (did you mean 'level'?); expected one of: level"),
+        (
+            {"name": "log", "lvl": "info"},
+            "storage.observers[0]",
+            "unknown field 'lvl' (did you mean 'level'?); expected one of: level",
+        ),
         ({"name": "log", "level": 3}, "storage.observers[0].level", "expected a string, got int"),
     ],
 )
