@@ -42,12 +42,18 @@ from storage_core.versions import content_version
 ROOT = Path(__file__).resolve().parents[1]
 
 # Timed in a child process, in this tree or in the baseline one (PYTHONPATH first).
+# The backend class is built directly, not through the registry: the entry points installed
+# are this tree's, and may name modules (observers, say) that the baseline tree lacks.
 _CHILD = """
-import sys, time
-from storage_core import open_storage
-config, ops, salt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-import json
-store = open_storage(json.loads(config), namespace="bench-baseline")
+import json, sys, time
+config, ops, salt = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+if config["backend"] == "redis":
+    from storage_redis.storage import RedisStorage as cls
+else:
+    from storage_local.backend import LocalStorage as cls
+store = cls.from_options(config[config["backend"]])
+store.configure(namespace="bench-baseline", consistency=config.get("consistency", "strong"))
+store.initialize()
 for i in range(200):
     store.write(f"w{i % 100}", {"warm": i, "salt": salt})
 start = time.perf_counter_ns()
@@ -116,8 +122,15 @@ def child_write(config: str, ops: int, tree: Path | None, salt: str) -> float:
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree), str(tree / "storage_redis" / "src")])
+    # python -c puts the working directory first on sys.path: the baseline's child runs in its
+    # tree, or it would import this checkout's packages instead.
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, config, str(ops), salt], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", _CHILD, config, str(ops), salt],
+        env=env,
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
