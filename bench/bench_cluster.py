@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 import redis
+from bench_redis import single_key_cases
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
@@ -52,26 +53,6 @@ def build_cases(
     def values(n: int, rev: int) -> list[dict[str, Any]]:
         return [make(i, rev) for i in range(n)]
 
-    def store_write(rev: int) -> None:
-        write = store.write
-        for key, value in zip(keys[:ops], values(ops, rev), strict=True):
-            write(key, value, consistency=eventual)
-
-    def raw_set(rev: int) -> None:
-        put = raw.set
-        for key, value in zip(keys[:ops], values(ops, rev), strict=True):
-            put(key, dumps(value))
-
-    def store_read(rev: int) -> None:
-        read = store.read
-        for key in keys[:ops]:
-            read(key)
-
-    def raw_get(rev: int) -> None:
-        get = raw.get
-        for key in keys[:ops]:
-            loads(get(key))
-
     def store_read_many(rev: int) -> None:
         for _ in range(ops // batch):
             store.read_many(batch_keys)
@@ -92,12 +73,9 @@ def build_cases(
                 pipe.set(key, dumps(value))
             pipe.execute()
 
-    singles, batches = ops, ops // batch
+    batches = ops // batch
     return {
-        "store.write (EVENTUAL)": (store_write, singles),
-        "raw SET of orjson.dumps": (raw_set, singles),
-        "store.read": (store_read, singles),
-        "raw GET + orjson.loads": (raw_get, singles),
+        **single_key_cases(store, raw, keys, ops, values),
         f"store.read_many({batch})": (store_read_many, batches),
         f"raw mget_nonatomic({batch}) + loads": (raw_mget, batches),
         f"store.write_many({batch})": (store_write_many, batches),

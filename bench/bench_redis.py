@@ -26,14 +26,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis
 from report import median_ratio, print_report
 from samples import SHAPES
 
-from storage_core import Consistency
+from storage_core import Consistency, Storage
 from storage_redis import RedisConfig, RedisStorage
 
 
@@ -68,17 +68,19 @@ def redis_server() -> Iterator[str]:
 Case = Callable[[int], None]
 
 
-def build_cases(
-    store: RedisStorage, raw: redis.Redis, ops: int, batch: int, make: Callable[[int, int], dict[str, Any]]
+class RawClient(Protocol):
+    """What the single-key baselines use of a raw client: ``redis.Redis`` or ``RedisCluster``."""
+
+    def set(self, name: str, value: bytes) -> Any: ...
+    def get(self, name: str) -> Any: ...
+
+
+def single_key_cases(
+    store: Storage, raw: RawClient, keys: list[str], ops: int, values: Callable[[int, int], list[dict[str, Any]]]
 ) -> dict[str, tuple[Case, int]]:
-    """Each contender as ``fn(rev)`` doing its work, with how many operations that is."""
-    keys = [f"agent:{i}:state" for i in range(max(ops, batch))]
+    """``write``/``read`` against raw ``SET``/``GET`` of the same orjson bytes: shared by the Redis benchmarks."""
     dumps, loads = orjson.dumps, orjson.loads
     eventual = Consistency.EVENTUAL
-    batch_keys = keys[:batch]
-
-    def values(n: int, rev: int) -> list[dict[str, Any]]:
-        return [make(i, rev) for i in range(n)]
 
     def store_write(rev: int) -> None:
         write = store.write
@@ -98,7 +100,27 @@ def build_cases(
     def raw_get(rev: int) -> None:
         get = raw.get
         for key in keys[:ops]:
-            loads(get(key))  # type: ignore[arg-type]
+            loads(get(key))
+
+    return {
+        "store.write (EVENTUAL)": (store_write, ops),
+        "raw SET of orjson.dumps": (raw_set, ops),
+        "store.read": (store_read, ops),
+        "raw GET + orjson.loads": (raw_get, ops),
+    }
+
+
+def build_cases(
+    store: RedisStorage, raw: redis.Redis, ops: int, batch: int, make: Callable[[int, int], dict[str, Any]]
+) -> dict[str, tuple[Case, int]]:
+    """Each contender as ``fn(rev)`` doing its work, with how many operations that is."""
+    keys = [f"agent:{i}:state" for i in range(max(ops, batch))]
+    dumps, loads = orjson.dumps, orjson.loads
+    eventual = Consistency.EVENTUAL
+    batch_keys = keys[:batch]
+
+    def values(n: int, rev: int) -> list[dict[str, Any]]:
+        return [make(i, rev) for i in range(n)]
 
     def store_read_many(rev: int) -> None:
         for _ in range(ops // batch):
@@ -139,12 +161,9 @@ def build_cases(
         for n in range(ops // batch):
             raw.mset({key: dumps(value) for key, value in zip(batch_keys, values(batch, rev + n), strict=True)})
 
-    singles, batches, few = ops, ops // batch, max(1, ops // batch)
+    batches, few = ops // batch, max(1, ops // batch)
     return {
-        "store.write (EVENTUAL)": (store_write, singles),
-        "raw SET of orjson.dumps": (raw_set, singles),
-        "store.read": (store_read, singles),
-        "raw GET + orjson.loads": (raw_get, singles),
+        **single_key_cases(store, raw, keys, ops, values),
         f"store.read_many({batch})": (store_read_many, batches),
         f"raw MGET({batch}) + loads": (raw_mget, batches),
         f"store.write_many({batch})": (store_write_many, batches),
