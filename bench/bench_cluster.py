@@ -14,7 +14,6 @@ that alternates between rounds; the table shows medians of per-round ratios.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 import orjson
 import redis
-from bench_redis import single_key_cases
+from bench_redis import parse_bench_args, single_key_cases
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
@@ -136,13 +135,7 @@ def report(samples: dict[str, list[float]], batch: int, title: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--ops", type=int, default=1000, help="single operations per contender and round")
-    parser.add_argument("--batch", type=int, default=100, help="keys per read_many/write_many")
-    parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
-    args = parser.parse_args()
-    print(f"redis-py {redis.__version__}, hiredis parser: {redis.utils.HIREDIS_AVAILABLE}\n")
+    args = parse_bench_args(__doc__)
     with tempfile.TemporaryDirectory() as folder, ClusterTopology(Path(folder)) as topology:
         for shape in SHAPES if args.shape == "both" else [args.shape]:
             run(args.rounds, args.ops, args.batch, shape, topology)

@@ -232,14 +232,20 @@ def report(samples: dict[str, list[float]], batch: int, title: str) -> None:
     print_report(title, samples, rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_bench_args(doc: str | None) -> argparse.Namespace:
+    """The options both Redis benchmarks take; prints the client's versions, which move the figures."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--ops", type=int, default=1000, help="single operations per contender and round")
     parser.add_argument("--batch", type=int, default=100, help="keys per read_many/write_many")
     parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
     args = parser.parse_args()
     print(f"redis-py {redis.__version__}, hiredis parser: {redis.utils.HIREDIS_AVAILABLE}\n")
+    return args
+
+
+def main() -> None:
+    args = parse_bench_args(__doc__)
     with redis_server() as url:
         for shape in SHAPES if args.shape == "both" else [args.shape]:
             run(args.rounds, args.ops, args.batch, shape, url)
