@@ -107,19 +107,27 @@ class ListsEveryKey(FileStorage):
 
 
 class TornFileStorage(FileStorage):
-    """Overwrites a file in place, half by half: a writer killed between the halves tears it."""
+    """Overwrites a file in place, half by half: a writer killed between the halves tears it.
+
+    A ``write`` pauses a second between its halves, so the test's kill (0.2 s after the
+    writer's first round) lands in a torn window however loaded the machine: with a short
+    pause the kill could fall between two writes, and this broken backend passed.
+    """
 
     def _write(self, key: str, data: bytes, ttl: float | None, consistency: Consistency) -> None:
+        self._write_torn(key, data, pause=1.0)
+
+    def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
+        for key, data in items:
+            self._write_torn(key, data, pause=0.005)
+
+    def _write_torn(self, key: str, data: bytes, pause: float) -> None:
         half = len(data) // 2
         with self._path(key).open("wb") as file:
             file.write(data[:half])
             file.flush()
-            time.sleep(0.005)
+            time.sleep(pause)
             file.write(data[half:])
-
-    def _write_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None, consistency: Consistency) -> None:
-        for key, data in items:
-            self._write(key, data, ttl, consistency)
 
 
 @dataclass(frozen=True)
