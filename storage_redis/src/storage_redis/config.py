@@ -54,7 +54,17 @@ _PERCENT_ENCODE = (
 
 
 def parse_url(url: str) -> dict[str, Any]:
-    """redis-py's reading of a Redis URL into connection keyword arguments."""
+    """redis-py's reading of a Redis URL into connection keyword arguments.
+
+    The neutralized retry switches never reach redis-py: their values are dropped anyway,
+    and redis-py 8.2 started refusing a ``retry_on_error`` that names no exception class.
+    """
+    base, _, rest = url.partition("?")
+    query, hash_mark, fragment = rest.partition("#")
+    items = query.split("&")
+    kept = [item for item in items if item.partition("=")[0] not in _NEUTRALIZED]
+    if len(kept) < len(items):  # join, not an f-string: the URL may be a Secret, shown masked
+        url = "".join([base, "?" if kept else "", "&".join(kept), hash_mark, fragment])
     options: dict[str, Any] = _untyped_parse_url(url)  # type: ignore[no-untyped-call]
     return options
 
