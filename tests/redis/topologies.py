@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import redis
+from redis.crc import key_slot
 from redis_servers import RedisServer, free_port
 
 REDIS_CLI = shutil.which("redis-cli")
@@ -42,6 +43,21 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout} s waiting until {what}")
         time.sleep(0.02)
+
+
+def streams_to_replicas(raw: redis.Redis, probe: str) -> bool:
+    """Whether a write on the primary behind *raw* reaches every replica it lists as online.
+
+    Redis 7.0 marks a replica "online" after a diskless sync but starts streaming to it
+    only at its first ``REPLCONF ACK`` (up to a second later): until then WAIT counts none.
+    A write and delete of *probe* (a key of this primary's, so nothing is left) and a WAIT
+    prove the stream flows.
+    """
+    replication = raw.info("replication")
+    online = sum(1 for k, v in replication.items() if k.startswith("slave") and isinstance(v, dict))
+    raw.set(probe, 1)
+    raw.delete(probe)
+    return online == 0 or int(raw.execute_command("WAIT", online, 2000)) >= online
 
 
 def free_cluster_port() -> int:
@@ -161,9 +177,11 @@ class SentinelTopology:
 
         def agreed() -> bool:
             primary = self.current_primary()
-            with redis.Redis(port=primary.port, password=self.data_password, socket_timeout=2) as raw:
+            with redis.Redis(port=primary.port, password=self.data_password, socket_timeout=3) as raw:
                 # "online": past the initial sync (connected_slaves also counts a replica still loading).
                 if raw.info("replication").get("slave0", {}).get("state") != "online":
+                    return False
+                if not streams_to_replicas(raw, "topology-ready-probe"):
                     return False
             for sentinel in self.sentinels:
                 with self.sentinel_client(sentinel) as raw:
@@ -282,9 +300,29 @@ class ClusterTopology:
                 replication = self.info(node, "replication")
                 if replication["role"] == "slave" and replication.get("master_link_status") != "up":
                     return False
+                # A replica whose link is up may still be "wait_bgsave" on its primary's side,
+                # where WAIT does not count it yet.
+                replicas = [v for k, v in replication.items() if k.startswith("slave") and isinstance(v, dict)]
+                if any(replica.get("state") != "online" for replica in replicas):
+                    return False
+            for primary in self.primaries():
+                with redis.Redis(port=primary.port, password=self.password, socket_timeout=3) as raw:
+                    if not streams_to_replicas(raw, self._probe_key(raw, primary)):
+                        return False
             return len(self.primaries()) >= 3
 
         wait_until(ready, timeout, "the cluster was ok with every replica in sync")
+
+    @staticmethod
+    def _probe_key(raw: redis.Redis, primary: RedisServer) -> str:
+        """A key in one of *primary*'s slots."""
+        ranges = [(start, end) for start, end, owner, *_ in raw.execute_command("CLUSTER", "SLOTS")
+                  if int(owner[1]) == primary.port]  # fmt: skip
+        for n in range(100_000):
+            probe = f"topology-ready-probe-{n}"
+            if any(start <= key_slot(probe.encode()) <= end for start, end in ranges):
+                return probe
+        raise RuntimeError(f"no key found in the slots of the primary on port {primary.port}")
 
     def live(self) -> list[RedisServer]:
         return [node for node in self.nodes if node.process is not None]
