@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# pytest-xdist workers: one more than the CPUs, as most tests wait on servers and child
+# processes (on 2 cores: 3 workers, 2.2x faster than one). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
 .PHONY: run test test-editable test-installed dev lint bench clean
 
@@ -27,7 +30,7 @@ test: test-editable test-installed
 test-editable: dev
 	$(BIN)/pip install --quiet -e './storage_redis[hiredis]' --group dev
 	$(BIN)/coverage erase
-	$(BIN)/pytest --cov --cov-report=
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov --cov-report=
 	# Child processes (process contention, crash tests) may finish writing after pytest-cov combined.
 	-$(BIN)/coverage combine --append --quiet
 	$(BIN)/coverage report --include='storage_core/*,storage_local/*' --fail-under=95
@@ -36,7 +39,7 @@ test-editable: dev
 
 test-installed: dev
 	$(BIN)/pip install --quiet --group dev
-	BUILDER=$(BIN)/python PYTHON=$(PYTHON) .ci/test-installed
+	BUILDER=$(BIN)/python PYTHON=$(PYTHON) .ci/test-installed -n $(TEST_WORKERS)
 
 # A working checkout: both distributions editable (storage-redis is on no index, so
 # `pip install -e '.[redis]'` cannot find it; a release installs with `pip install 'storage-core[redis]'`).
