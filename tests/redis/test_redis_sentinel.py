@@ -51,7 +51,7 @@ def test_a_replica_whose_link_is_down_is_not_read_from() -> None:
         state = {"ip": "10.0.0.9", "port": 6379, "is_odown": False, "is_sdown": False, "is_disconnected": False}
         return {**state, **flags, "master-link-status": link}
 
-    sentinel = HealthySentinel([])  # type: ignore[no-untyped-call]
+    sentinel = HealthySentinel([])  # type: ignore[no-untyped-call, unused-ignore]
     found = sentinel.filter_slaves(
         [replica("ok"), replica("err"), replica("ok", is_sdown=True), replica("ok", is_disconnected=True)]
     )

@@ -41,7 +41,7 @@ class HealthySentinel(Sentinel):
         retry policy would retry like a failover in progress, wrong password or not.
         """
         try:
-            address: tuple[str, int] = super().discover_master(service_name)  # type: ignore[no-untyped-call]
+            address: tuple[str, int] = super().discover_master(service_name)  # type: ignore[no-untyped-call, unused-ignore]
         except MasterNotFoundError as exc:
             if "AuthenticationError" in str(exc) or "AuthorizationError" in str(exc):
                 raise rx.AuthenticationError(
@@ -75,7 +75,7 @@ class SentinelSource:
     def open(self) -> None:
         config = self._config
         # No I/O here: the pools ask the sentinels when they first connect.
-        self._sentinel = HealthySentinel(config.addresses, sentinel_kwargs=config.sentinel_kwargs())  # type: ignore[no-untyped-call]
+        self._sentinel = HealthySentinel(config.addresses, sentinel_kwargs=config.sentinel_kwargs())  # type: ignore[no-untyped-call, unused-ignore]
         kwargs = config.node_kwargs()
         primary = BlockingSentinelConnectionPool(config.service, self._sentinel, is_master=True, **kwargs)  # type: ignore[no-untyped-call]
         self._pools = [primary]
