@@ -80,6 +80,20 @@ class TransactionsContract(ContractBase):
             txn.transaction(expect={"a": a.version}, write={"x": 1})
         assert not txn.exists("x")
 
+    def test_transaction_checks_every_one_of_many_expected_keys(self, txn: Storage) -> None:
+        """More expected keys than one SQL statement or batch may carry: none is left unchecked."""
+        keys = [f"many{i}" for i in range(1_200)]
+        txn.write_many(dict.fromkeys(keys, 0))
+        versions = {key: txn.read_entry(key).version for key in keys}
+        txn.write("many1100", 1)
+        with pytest.raises(VersionConflict, match=r"keys 'many1100' no longer") as caught:
+            txn.transaction(expect=versions, write={"done": True})
+        assert "'many0'" not in str(caught.value)
+        assert not txn.exists("done")
+        versions["many1100"] = txn.read_entry("many1100").version
+        txn.transaction(expect=versions, write={"done": True})
+        assert txn.read("done") is True
+
     def test_transaction_expect_only_is_a_check(self, txn: Storage) -> None:
         txn.write("a", 1)
         txn.transaction(expect={"a": txn.read_entry("a").version})
