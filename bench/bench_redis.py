@@ -240,6 +240,8 @@ def parse_bench_args(doc: str | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=100, help="keys per read_many/write_many")
     parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
     args = parser.parse_args()
+    if args.ops < args.batch:  # the bulk contenders make ops // batch calls a round: none at all
+        parser.error(f"--ops ({args.ops}) must be at least --batch ({args.batch})")
     print(f"redis-py {redis.__version__}, hiredis parser: {redis.utils.HIREDIS_AVAILABLE}\n")
     return args
 
