@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from conftest import OpenRedis, ServerFactory, Sleeps, unavailable
 from redis_servers import RedisServer, SlammingServer, _Listener, make_certificates, tls_args
+from storage_redis.errors import MessageContext, translate
 
 from storage_core import ConnectionFailed
 
@@ -261,3 +263,20 @@ def test_debug_logging_shows_no_maintenance_notification_noise(
     assert [r.getMessage() for r in caplog.records if r.name == "redis.connection"] == ["probe"]
     logged = [r.getMessage() for r in caplog.records]
     assert not [line for line in logged if "maintenance" in line.lower() or "MAINT_NOTIFICATIONS" in line]
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        "Error 8 connecting to h:1. [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol",
+        "Error 104 connecting to h:1. Connection reset by peer.",
+    ],
+)
+def test_a_hang_up_mid_handshake_suggests_a_client_certificate_as_an_eof_or_a_reset(seen: str) -> None:
+    """Which of the two the client sees depends on whether its bytes were still unread on the server."""
+    context = MessageContext("rediss://h:1/0", 2, 10, 5.0, tls=True, client_certificate=False)
+    error = translate(redis.ConnectionError(seen), context)
+    assert isinstance(error, ConnectionFailed)
+    assert "requires client certificates hangs up like this: set ssl_certfile" in str(error)
+    with_certificate = MessageContext("rediss://h:1/0", 2, 10, 5.0, tls=True, client_certificate=True)
+    assert "ssl_certfile" not in str(translate(redis.ConnectionError(seen), with_certificate))

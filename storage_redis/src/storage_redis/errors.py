@@ -261,7 +261,11 @@ def _unreachable(exc: BaseException, context: MessageContext, key: str | None) -
     if not is_retryable(exc, tls=context.tls):
         return None
     hint = ""
-    if context.tls and not context.client_certificate and "EOF" in str(exc):
+    text = str(exc)
+    # A server that hangs up mid-handshake shows as an EOF, or as a reset when our bytes
+    # were still unread on its side: which one is a matter of timing.
+    hung_up = "EOF" in text or "reset by peer" in text
+    if context.tls and not context.client_certificate and hung_up:
         hint = "; over TLS, a server that requires client certificates hangs up like this: set ssl_certfile"
     return {"hint": hint}
 
