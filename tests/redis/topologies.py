@@ -46,7 +46,7 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def streams_to_replicas(raw: redis.Redis, probe: str) -> bool:
-    """Whether a write on the primary behind *raw* reaches every replica it lists as online.
+    """Whether a write on the primary behind *raw* reaches every replica it lists.
 
     Redis 7.0 marks a replica "online" after a diskless sync but starts streaming to it
     only at its first ``REPLCONF ACK`` (up to a second later): until then WAIT counts none.
