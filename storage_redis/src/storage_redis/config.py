@@ -443,9 +443,7 @@ class RedisConfig:
 
     def connection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for redis-py's ``BlockingConnectionPool``, retries switched off."""
-        kwargs: dict[str, Any] = parse_url(self.url)
-        for name in _NEUTRALIZED:
-            kwargs.pop(name, None)
+        kwargs: dict[str, Any] = parse_url(self.url)  # without the neutralized switches
         if self.username is not None:
             kwargs["username"] = self.username
         if self.password is not None:
