@@ -45,22 +45,25 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.02)
 
 
-def streams_to_replicas(raw: redis.Redis, probe: str) -> bool:
-    """Whether a write on the primary behind *raw* reaches every replica it lists.
+def listed_replicas(replication: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``slaveN`` entries of a primary's ``INFO replication``, as redis-py parses them."""
+    return [v for k, v in replication.items() if k.startswith("slave") and isinstance(v, dict)]
+
+
+def streams_to_replicas(raw: redis.Redis, replicas: int, probe: str) -> bool:
+    """Whether a write on the primary behind *raw* reaches its *replicas*.
 
     Redis 7.0 marks a replica "online" after a diskless sync but starts streaming to it
     only at its first ``REPLCONF ACK`` (up to a second later): until then WAIT counts none.
     A write and delete of *probe* (a key of this primary's, so nothing is left) and a WAIT
     prove the stream flows.
     """
-    replication = raw.info("replication")
-    online = sum(1 for k, v in replication.items() if k.startswith("slave") and isinstance(v, dict))
-    if online == 0:
+    if replicas == 0:
         return True
     raw.set(probe, 1)
     raw.delete(probe)
-    acks = raw.execute_command("WAIT", online, 2000)  # type: ignore[no-untyped-call, unused-ignore]
-    return int(acks) >= online
+    acks = raw.execute_command("WAIT", replicas, 2000)  # type: ignore[no-untyped-call, unused-ignore]
+    return int(acks) >= replicas
 
 
 def free_cluster_port() -> int:
@@ -182,9 +185,10 @@ class SentinelTopology:
             primary = self.current_primary()
             with redis.Redis(port=primary.port, password=self.data_password, socket_timeout=3) as raw:
                 # "online": past the initial sync (connected_slaves also counts a replica still loading).
-                if raw.info("replication").get("slave0", {}).get("state") != "online":
+                replicas = listed_replicas(raw.info("replication"))
+                if not replicas or replicas[0].get("state") != "online":
                     return False
-                if not streams_to_replicas(raw, "topology-ready-probe"):
+                if not streams_to_replicas(raw, len(replicas), "topology-ready-probe"):
                     return False
             for sentinel in self.sentinels:
                 with self.sentinel_client(sentinel) as raw:
@@ -294,9 +298,8 @@ class ClusterTopology:
         """Until every live node says the cluster is ok and every replica is in sync."""
 
         def ready() -> bool:
-            for node in self.nodes:
-                if node.process is None:
-                    continue
+            primaries: list[tuple[RedisServer, int]] = []  # with how many replicas each lists
+            for node in self.live():
                 with self.client(node) as raw:
                     if raw.cluster("INFO")["cluster_state"] != "ok":
                         return False
@@ -305,14 +308,16 @@ class ClusterTopology:
                     return False
                 # A replica whose link is up may still be "wait_bgsave" on its primary's side,
                 # where WAIT does not count it yet.
-                replicas = [v for k, v in replication.items() if k.startswith("slave") and isinstance(v, dict)]
+                replicas = listed_replicas(replication)
                 if any(replica.get("state") != "online" for replica in replicas):
                     return False
-            for primary in self.primaries():
+                if replication["role"] == "master":
+                    primaries.append((node, len(replicas)))
+            for primary, count in primaries:
                 with redis.Redis(port=primary.port, password=self.password, socket_timeout=3) as raw:
-                    if not streams_to_replicas(raw, self._probe_key(raw, primary)):
+                    if not streams_to_replicas(raw, count, self._probe_key(raw, primary)):
                         return False
-            return len(self.primaries()) >= 3
+            return len(primaries) >= 3
 
         wait_until(ready, timeout, "the cluster was ok with every replica in sync")
 
